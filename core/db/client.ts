@@ -1,0 +1,29 @@
+// One pg pool per process, shared by Prisma (through the driver adapter) and by the few
+// hot-path statements that are written as SQL (envelope store, delivery acks).
+import { PrismaPg } from '@prisma/adapter-pg'
+import pg from 'pg'
+import { PrismaClient } from '../generated/prisma/client.ts'
+
+export type Prisma = InstanceType<typeof PrismaClient>
+
+export interface Db {
+  prisma: Prisma
+  pool: pg.Pool
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+export function createDb(url: string, opts: { poolSize?: number; onError?: (err: Error) => void } = {}): Db {
+  const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10, idleTimeoutMillis: 30_000 })
+  pool.on('error', (err) => opts.onError?.(err))
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  return {
+    prisma,
+    pool,
+    async ping() { await pool.query('SELECT 1') },
+    async close() {
+      await prisma.$disconnect()
+      await pool.end()
+    },
+  }
+}

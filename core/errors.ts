@@ -1,0 +1,24 @@
+// Stable, coded errors shared by gateway and worker. The status code is what an API answers with;
+// the code (MVM_<AREA>_<REASON>) is what clients branch on and is documented in docs/protocol.md.
+import createError from '@fastify/error'
+
+export const BadRequest = createError('MVM_REQUEST_INVALID', '%s', 400)
+export const AuthFailed = createError('MVM_AUTH_FAILED', 'authentication failed', 401)
+export const Forbidden = createError('MVM_FORBIDDEN', 'not allowed', 403)
+export const UserNotFound = createError('MVM_USER_NOT_FOUND', 'no such user', 404)
+export const DeviceNotFound = createError('MVM_DEVICE_NOT_FOUND', 'no such device', 404)
+export const UsernameTaken = createError('MVM_USER_EXISTS', 'username %s is taken', 409)
+export const UsernameInvalid = createError('MVM_USER_NAME_INVALID', '%s', 400)
+export const EnrollmentInvalid = createError('MVM_ENROLLMENT_INVALID', 'enrollment token is invalid, used or expired', 401)
+export const DeviceKeyInUse = createError('MVM_DEVICE_KEY_IN_USE', 'this signing key is already enrolled', 409)
+export const PeerNotReachable = createError('MVM_PEER_NOT_REACHABLE', 'you cannot exchange messages with this user', 403)
+export const DeviceMismatch = createError('MVM_ENVELOPE_DEVICE_MISMATCH', 'the recipient device list is out of date', 409)
+export const EnvelopeTooLarge = createError('MVM_ENVELOPE_TOO_LARGE', 'envelope exceeds %d bytes', 413)
+export const RateLimited = createError('MVM_RATE_LIMITED', 'too many requests, retry later', 429)
+export const Unavailable = createError('MVM_UNAVAILABLE', 'service unavailable', 503)
+
+export class DeviceMismatchError extends DeviceMismatch {
+  constructor(readonly missingDevices: string[], readonly extraDevices: string[]) {
+    super()
+  }
+}

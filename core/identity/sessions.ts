@@ -1,0 +1,82 @@
+// Device authentication: an Ed25519 challenge-response yields a short-lived opaque session token.
+// Challenges and sessions live in Redis (rebuildable: a client simply authenticates again);
+// only SHA-256 of a token is used as a key, so a Redis dump holds no usable token.
+import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type { Prisma } from '../db/client.ts'
+import { AuthFailed } from '../errors.ts'
+
+export const AUTH_CONTEXT = 'mobivisor-messenger/v1 auth'
+const CHALLENGE_TTL_SECONDS = 60
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+
+export interface Session { deviceId: string; userId: string; expiresAt: number }
+
+/** The exact bytes a device signs: context || 0x00 || deviceId || 0x00 || challenge. */
+export function authMessage(deviceId: string, challenge: Uint8Array): Buffer {
+  return Buffer.concat([Buffer.from(AUTH_CONTEXT, 'utf8'), Buffer.of(0), Buffer.from(deviceId, 'utf8'), Buffer.of(0), challenge])
+}
+
+export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+  if (publicKey.length !== 32 || signature.length !== 64) return false
+  try {
+    const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
+    return verify(null, message, key, signature)
+  } catch {
+    return false
+  }
+}
+
+const sha256hex = (s: string) => createHash('sha256').update(s).digest('hex')
+const challengeKey = (deviceId: string, challenge: string) => `mvm:challenge:${deviceId}:${challenge}`
+const sessionKey = (token: string) => `mvm:session:${sha256hex(token)}`
+const deviceSessionsKey = (deviceId: string) => `mvm:device-sessions:${deviceId}`
+
+export function createSessionService(deps: { prisma: Prisma; redis: Redis; ttlSeconds: number }) {
+  const { prisma, redis } = deps
+
+  return {
+    async challenge(deviceId: string): Promise<{ challenge: string; expiresIn: number }> {
+      const challenge = randomBytes(32).toString('base64')
+      await redis.set(challengeKey(deviceId, challenge), '1', 'EX', CHALLENGE_TTL_SECONDS)
+      return { challenge, expiresIn: CHALLENGE_TTL_SECONDS }
+    },
+
+    async open(deviceId: string, challenge: string, signature: Uint8Array): Promise<{ token: string; expiresAt: Date; session: Session }> {
+      // GETDEL makes each challenge single-use.
+      const fresh = await redis.getdel(challengeKey(deviceId, challenge))
+      if (!fresh) throw new AuthFailed()
+      const device = await prisma.device.findUnique({ where: { id: deviceId }, include: { user: { select: { status: true } } } })
+      if (!device || device.state !== 'active' || device.user.status !== 'active') throw new AuthFailed()
+      if (!verifyEd25519(device.ed25519PublicKey, authMessage(deviceId, Buffer.from(challenge, 'base64')), signature)) throw new AuthFailed()
+      const token = randomBytes(32).toString('base64url')
+      const expiresAt = Date.now() + deps.ttlSeconds * 1000
+      const session: Session = { deviceId, userId: device.userId, expiresAt }
+      await redis.multi()
+        .set(sessionKey(token), JSON.stringify(session), 'EX', deps.ttlSeconds)
+        .sadd(deviceSessionsKey(deviceId), sha256hex(token))
+        .expire(deviceSessionsKey(deviceId), deps.ttlSeconds)
+        .exec()
+      await prisma.device.update({ where: { id: deviceId }, data: { lastSeenAt: new Date() } })
+      return { token, expiresAt: new Date(expiresAt), session }
+    },
+
+    async verify(token: string): Promise<Session> {
+      if (token.length < 16 || token.length > 128) throw new AuthFailed()
+      const raw = await redis.get(sessionKey(token))
+      if (!raw) throw new AuthFailed()
+      return JSON.parse(raw) as Session
+    },
+
+    /** Ends every session of a device (revocation, lock). */
+    async revokeDevice(deviceId: string): Promise<void> {
+      const hashes = await redis.smembers(deviceSessionsKey(deviceId))
+      const pipeline = redis.pipeline()
+      for (const h of hashes) pipeline.del(`mvm:session:${h}`)
+      pipeline.del(deviceSessionsKey(deviceId))
+      await pipeline.exec()
+    },
+  }
+}
+
+export type SessionService = ReturnType<typeof createSessionService>

@@ -1,0 +1,57 @@
+// Builds the gateway: plugins and routes registered explicitly and in order. It never listens;
+// server/src/main.ts does.
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import websocket from '@fastify/websocket'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { TlsOptions } from 'node:tls'
+import type { Config } from '#core/config.ts'
+import errors from './plugins/errors.ts'
+import services from './plugins/services.ts'
+import deviceAuth from './plugins/device-auth.ts'
+import health from './routes/health.ts'
+import enrollment from './routes/enrollment.ts'
+import directory from './routes/directory.ts'
+import envelopes from './routes/envelopes.ts'
+import socket from './routes/socket.ts'
+import { HSTS } from './tls.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance { draining: boolean }
+}
+
+export const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.body', 'res.body', '*.token', '*.signature', '*.password']
+
+export interface BuildOptions {
+  config: Config
+  https?: TlsOptions | null
+  logger?: FastifyServerOptions['logger']
+}
+
+export async function buildApp({ config, https = null, logger }: BuildOptions) {
+  const maxBody = config.MVM_MAX_ENVELOPE_BYTES
+  const bodyLimit = Math.ceil(maxBody / 3) * 4 + 64 * 1024
+  const app = Fastify({
+    ...(https ? { https } : {}),
+    logger: logger ?? { level: config.MVM_LOG_LEVEL, redact: { paths: REDACT, censor: '[redacted]' } },
+    bodyLimit,
+    trustProxy: false,
+    requestIdHeader: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  app.decorate('draining', false)
+  app.addHook('onSend', async (_req, reply) => { reply.header('strict-transport-security', HSTS) })
+
+  await app.register(errors)
+  await app.register(services, { config })
+  await app.register(deviceAuth)
+  await app.register(websocket, { options: { maxPayload: bodyLimit } })
+  await app.register(health)
+  await app.register(enrollment, { prefix: '/v1' })
+  await app.register(directory, { prefix: '/v1' })
+  await app.register(envelopes, { prefix: '/v1' })
+  await app.register(socket, { prefix: '/v1' })
+  return app
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>

@@ -1,0 +1,38 @@
+// Gateway process: load config, build, listen; on SIGTERM/SIGINT stop taking connections,
+// tell sockets to reconnect elsewhere, finish in-flight work and exit within the grace period.
+import { ConfigError, loadConfig } from '#core/config.ts'
+import { buildApp } from './app.ts'
+import { tlsOptions } from './tls.ts'
+
+let config
+try {
+  config = loadConfig()
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message)
+    process.exit(2)
+  }
+  throw err
+}
+
+const https = config.MVM_TLS === 'on' ? tlsOptions(config.MVM_TLS_CERT_FILE!, config.MVM_TLS_KEY_FILE!) : null
+const app = await buildApp({ config, https })
+await app.listen({ host: config.MVM_HTTP_HOST, port: config.MVM_HTTP_PORT })
+
+let stopping = false
+async function shutdown(signal: string) {
+  if (stopping) return
+  stopping = true
+  app.draining = true
+  app.log.info({ signal }, 'shutting down')
+  const deadline = setTimeout(() => {
+    app.log.error('shutdown exceeded the grace period; exiting')
+    process.exit(1)
+  }, config!.MVM_SHUTDOWN_GRACE_SECONDS * 1000)
+  deadline.unref()
+  for (const client of app.websocketServer.clients) client.close(1012, 'reconnect')
+  await app.close()
+  process.exit(0)
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'))
+process.on('SIGINT', () => void shutdown('SIGINT'))

@@ -1,0 +1,55 @@
+// Builds the process's connections and domain services once and closes them in order on shutdown.
+import fp from 'fastify-plugin'
+import type { Redis } from 'ioredis'
+import type { Config } from '#core/config.ts'
+import { createDb, type Db } from '#core/db/client.ts'
+import { createRedis } from '#core/redis.ts'
+import { createUserService, type UserService } from '#core/identity/users.ts'
+import { createEnrollmentService, type EnrollmentService } from '#core/identity/enrollment.ts'
+import { createSessionService, type SessionService } from '#core/identity/sessions.ts'
+import { createEnvelopeService, type EnvelopeService } from '#core/messaging/envelopes.ts'
+import { createDeviceSubscriptions, type DeviceSubscriptions } from '#core/messaging/fanout.ts'
+import { createMessenger, type Messenger } from '#core/messaging/messenger.ts'
+import { createDirectoryService, type DirectoryService } from '#core/messaging/directory.ts'
+
+export interface Services {
+  db: Db
+  redis: Redis
+  subscriber: Redis
+  users: UserService
+  enrollment: EnrollmentService
+  sessions: SessionService
+  envelopes: EnvelopeService
+  messenger: Messenger
+  directory: DirectoryService
+  subscriptions: DeviceSubscriptions
+}
+
+declare module 'fastify' {
+  interface FastifyInstance { config: Config; services: Services }
+}
+
+export default fp<{ config: Config }>(async (app, { config }) => {
+  const db = createDb(config.DATABASE_URL, { poolSize: config.MVM_DATABASE_POOL_SIZE, onError: (err) => app.log.warn({ err }, 'database pool error') })
+  const redis = createRedis(config, { maxRetriesPerRequest: 3 })
+  const subscriber = createRedis(config)
+  for (const r of [redis, subscriber]) r.on('error', (err) => app.log.warn({ err: err.message }, 'redis error'))
+  const envelopes = createEnvelopeService({ pool: db.pool })
+  const services: Services = {
+    db, redis, subscriber,
+    users: createUserService({ prisma: db.prisma, enrollmentTtlHours: config.MVM_ENROLLMENT_TTL_HOURS }),
+    enrollment: createEnrollmentService({ prisma: db.prisma }),
+    sessions: createSessionService({ prisma: db.prisma, redis, ttlSeconds: config.MVM_SESSION_TTL_SECONDS }),
+    envelopes,
+    messenger: createMessenger({ envelopes, redis, onPublishError: (err) => app.log.warn({ err: err.message }, 'publish failed; recipients will read the store') }),
+    directory: createDirectoryService({ pool: db.pool }),
+    subscriptions: createDeviceSubscriptions(subscriber),
+  }
+  app.decorate('config', config)
+  app.decorate('services', services)
+  app.addHook('onClose', async () => {
+    subscriber.disconnect()
+    await redis.quit().catch(() => redis.disconnect())
+    await db.close()
+  })
+}, { name: 'services' })

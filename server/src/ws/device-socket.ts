@@ -1,0 +1,91 @@
+// One device's WebSocket: first everything pending in the store, in order, then live frames
+// from Redis. Live frames that arrive during the catch-up are held back and de-duplicated
+// against what the catch-up sent, so the device sees each delivery once and in sequence.
+import type { FastifyInstance } from 'fastify'
+import type { WebSocket } from 'ws'
+import type { Session } from '#core/identity/sessions.ts'
+import type { DeliveryFrame } from '#core/messaging/envelopes.ts'
+import { createFrameParser } from './frames.ts'
+
+const PAGE = 200
+const RECENT_LIMIT = 4096
+const HIGH_WATER = 4 * 1024 * 1024
+
+export function createDeviceSocketHandler(app: FastifyInstance) {
+  const parse = createFrameParser(app.config.MVM_MAX_ENVELOPE_BYTES)
+  const { envelopes, subscriptions, messenger } = app.services
+
+  return function handle(socket: WebSocket, session: Session): void {
+    const deviceId = session.deviceId
+    const log = app.log.child({ deviceId })
+    let syncing = true
+    const held: DeliveryFrame[] = []
+    const recent = new Set<string>()
+    const reply = (frame: object) => { if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame)) }
+
+    const deliver = (frame: DeliveryFrame) => {
+      if (recent.has(frame.seq) || socket.readyState !== socket.OPEN) return
+      recent.add(frame.seq)
+      if (recent.size > RECENT_LIMIT) recent.delete(recent.values().next().value!)
+      socket.send(JSON.stringify(frame))
+    }
+    const onLive = (frame: DeliveryFrame) => (syncing ? held.push(frame) : deliver(frame))
+
+    socket.on('message', (data, isBinary) => {
+      if (isBinary) return reply({ type: 'error', code: 'MVM_FRAME_INVALID', message: 'frames are JSON text' })
+      void handleFrame(data.toString()).catch((err) => {
+        log.error({ err }, 'frame handling failed')
+        reply({ type: 'error', code: 'MVM_INTERNAL', message: 'internal error' })
+      })
+    })
+    socket.on('error', (err) => log.debug({ err: err.message }, 'socket error'))
+    const expiry = setTimeout(() => socket.close(4001, 'session expired'), Math.max(0, session.expiresAt - Date.now()))
+    socket.on('close', () => {
+      clearTimeout(expiry)
+      void subscriptions.remove(deviceId, onLive)
+    })
+
+    async function handleFrame(data: string) {
+      const parsed = parse(data)
+      if (!('frame' in parsed)) return reply({ type: 'error', ...parsed })
+      const frame = parsed.frame
+      if (frame.type === 'ping') return reply({ type: 'pong' })
+      if (frame.type === 'ack') {
+        const deleted = await envelopes.ack(deviceId, frame.seq)
+        return reply({ type: 'acked', seq: frame.seq, deleted })
+      }
+      try {
+        const result = await messenger.send(session, frame.envelope)
+        reply({ type: 'sent', ...result })
+      } catch (err) {
+        const e = err as { statusCode?: number; code?: string; message: string; missingDevices?: string[]; extraDevices?: string[] }
+        if (!e.statusCode || e.statusCode >= 500 || !e.code?.startsWith('MVM_')) throw err
+        reply({
+          type: 'error', ref: frame.envelope.id, code: e.code, message: e.message,
+          ...(e.missingDevices ? { missingDevices: e.missingDevices, extraDevices: e.extraDevices } : {}),
+        })
+      }
+    }
+
+    async function catchUp() {
+      await subscriptions.add(deviceId, onLive)
+      let after = '0'
+      for (;;) {
+        const page = await envelopes.pending(deviceId, after, PAGE)
+        for (const frame of page) deliver(frame)
+        if (page.length < PAGE || socket.readyState !== socket.OPEN) break
+        after = page.at(-1)!.seq
+        while (socket.bufferedAmount > HIGH_WATER && socket.readyState === socket.OPEN) await new Promise((r) => setTimeout(r, 20))
+      }
+      held.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1)).forEach(deliver)
+      held.length = 0
+      syncing = false
+      reply({ type: 'synced' })
+    }
+
+    catchUp().catch((err) => {
+      log.error({ err }, 'catch-up failed')
+      socket.close(1011, 'try again')
+    })
+  }
+}
