@@ -25,6 +25,10 @@ export const ConfigSchema = Type.Object({
   MVM_DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   MVM_SHUTDOWN_GRACE_SECONDS: Type.Integer({ minimum: 1, maximum: 600, default: 25 }),
   MVM_MAX_ENVELOPE_BYTES: Type.Integer({ minimum: 4096, maximum: 16 * 1024 * 1024, default: 262_144 }),
+  /** How long a fully delivered envelope is kept so a late resend is still recognised as one. */
+  MVM_DELIVERED_RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 24 * 30, default: 24 }),
+  /** How long a delivery waits for a device that never comes back. */
+  MVM_UNDELIVERED_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
   MVM_ATTACHMENTS_DIR: Type.String({ minLength: 1, default: '/var/lib/mobivisor/attachments' }),
 })
 

@@ -11,6 +11,7 @@ export const UsernameTaken = createError('MVM_USER_EXISTS', 'username %s is take
 export const UsernameInvalid = createError('MVM_USER_NAME_INVALID', '%s', 400)
 export const EnrollmentInvalid = createError('MVM_ENROLLMENT_INVALID', 'enrollment token is invalid, used or expired', 401)
 export const DeviceKeyInUse = createError('MVM_DEVICE_KEY_IN_USE', 'this signing key is already enrolled', 409)
+export const PeerHasNoDevices = createError('MVM_PEER_NO_DEVICES', 'the recipient has no active device yet', 409)
 export const PeerNotReachable = createError('MVM_PEER_NOT_REACHABLE', 'you cannot exchange messages with this user', 403)
 export const DeviceMismatch = createError('MVM_ENVELOPE_DEVICE_MISMATCH', 'the recipient device list is out of date', 409)
 export const EnvelopeTooLarge = createError('MVM_ENVELOPE_TOO_LARGE', 'envelope exceeds %d bytes', 413)

@@ -7,6 +7,11 @@ import type { Config } from './config.ts'
 export type RedisConfig = Pick<Config, 'REDIS_URL'> & Partial<Pick<Config, 'MVM_REDIS_SENTINELS' | 'MVM_REDIS_SENTINEL_NAME' | 'MVM_REDIS_TLS_CA_FILE'>>
 
 export function createRedis(config: RedisConfig, extra: RedisOptions = {}): Redis {
+  return new Redis(redisOptions(config, extra))
+}
+
+/** Connection options, for libraries that open and close their own connections (BullMQ). */
+export function redisOptions(config: RedisConfig, extra: RedisOptions = {}): RedisOptions {
   const url = new URL(config.REDIS_URL)
   const tls = url.protocol === 'rediss:'
     ? { ...(config.MVM_REDIS_TLS_CA_FILE ? { ca: readFileSync(config.MVM_REDIS_TLS_CA_FILE) } : {}) }
@@ -23,7 +28,7 @@ export function createRedis(config: RedisConfig, extra: RedisOptions = {}): Redi
       const [host, port] = hp.split(':')
       return { host: host!, port: Number(port) }
     })
-    return new Redis({ ...common, sentinels, name: config.MVM_REDIS_SENTINEL_NAME ?? 'mymaster', ...(tls ? { enableTLSForSentinelMode: true } : {}) })
+    return { ...common, sentinels, name: config.MVM_REDIS_SENTINEL_NAME ?? 'mymaster', ...(tls ? { enableTLSForSentinelMode: true } : {}) }
   }
-  return new Redis({ ...common, host: url.hostname, port: Number(url.port || 6379) })
+  return { ...common, host: url.hostname, port: Number(url.port || 6379) }
 }

@@ -37,6 +37,9 @@ export function createSessionService(deps: { prisma: Prisma; redis: Redis; ttlSe
 
   return {
     async challenge(deviceId: string): Promise<{ challenge: string; expiresIn: number }> {
+      // Only enrolled, active devices get a challenge, so the endpoint cannot fill Redis.
+      const device = await prisma.device.findUnique({ where: { id: deviceId }, select: { state: true } })
+      if (!device || device.state !== 'active') throw new AuthFailed()
       const challenge = randomBytes(32).toString('base64')
       await redis.set(challengeKey(deviceId, challenge), '1', 'EX', CHALLENGE_TTL_SECONDS)
       return { challenge, expiresIn: CHALLENGE_TTL_SECONDS }

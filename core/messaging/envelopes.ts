@@ -4,7 +4,7 @@
 // and each delivery is deleted when its device acknowledges it.
 import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
-import { BadRequest, DeviceMismatchError, PeerNotReachable } from '../errors.ts'
+import { BadRequest, DeviceMismatchError, PeerHasNoDevices, PeerNotReachable, UserNotFound } from '../errors.ts'
 import { boxFromBytes, boxToBytes, type WireBox } from './boxes.ts'
 
 export const CONTENT_CLASSES = ['text', 'image', 'video', 'audio', 'file'] as const
@@ -72,13 +72,21 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 export function createEnvelopeService(deps: { pool: pg.Pool; mayExchange?: ExchangePolicy }) {
   const { pool } = deps
 
+  async function priorSend(deviceId: string, clientMessageId: string): Promise<Date | undefined> {
+    const { rows } = await pool.query<{ created_at: Date }>(
+      'SELECT created_at FROM envelopes WHERE sender_device_id = $1 AND client_message_id = $2', [deviceId, clientMessageId])
+    return rows[0]?.created_at
+  }
+
   async function currentDevices(sender: Sender, to: string): Promise<Set<string>> {
     const { rows } = await pool.query<{ user_id: string; status: string; device_id: string | null }>(RECIPIENTS, [[sender.userId, to]])
     const recipient = rows.filter((r) => r.user_id === to)
-    if (recipient.length === 0 || recipient[0]!.status !== 'active') throw new PeerNotReachable()
+    // the same answer as the key directory gives, so neither can probe account states
+    if (recipient.length === 0 || recipient[0]!.status !== 'active') throw new UserNotFound()
     if (deps.mayExchange && !(await deps.mayExchange(sender.userId, to))) throw new PeerNotReachable()
     const devices = new Set<string>()
     for (const r of rows) if (r.device_id && r.device_id !== sender.deviceId) devices.add(r.device_id)
+    if (devices.size === 0) throw new PeerHasNoDevices()
     return devices
   }
 
@@ -91,7 +99,10 @@ export function createEnvelopeService(deps: { pool: pg.Pool; mayExchange?: Excha
         if (given.has(k.device)) throw new BadRequest(`keys[${i}].device is listed twice`)
         given.set(k.device, boxToBytes(k, `keys[${i}]`))
       })
-      const expected = await currentDevices(sender, input.to)
+      // A resend of a stored message is acknowledged as it was, whatever changed since.
+      const [prior, expected] = await Promise.all([priorSend(sender.deviceId, input.id), currentDevices(sender, input.to).catch((err: Error) => err)])
+      if (prior) return { id: input.id, sentAt: prior.toISOString(), duplicate: true, frames: [] }
+      if (expected instanceof Error) throw expected
       const missing = [...expected].filter((d) => !given.has(d))
       const extra = [...given.keys()].filter((d) => !expected.has(d))
       if (missing.length > 0 || extra.length > 0) throw new DeviceMismatchError(missing.sort(), extra.sort())
@@ -102,9 +113,8 @@ export function createEnvelopeService(deps: { pool: pg.Pool; mayExchange?: Excha
         deviceIds, deviceIds.map((d) => given.get(d)),
       ])
       if (rows.length === 0) {
-        const { rows: prior } = await pool.query<{ created_at: Date }>(
-          'SELECT created_at FROM envelopes WHERE sender_device_id = $1 AND client_message_id = $2', [sender.deviceId, input.id])
-        return { id: input.id, sentAt: (prior[0]?.created_at ?? new Date()).toISOString(), duplicate: true, frames: [] }
+        // a concurrent resend stored it first
+        return { id: input.id, sentAt: ((await priorSend(sender.deviceId, input.id)) ?? new Date()).toISOString(), duplicate: true, frames: [] }
       }
       const sentAt = rows[0]!.created_at.toISOString()
       const frames = rows.filter((r) => r.seq !== null).map((r) => ({
@@ -115,7 +125,8 @@ export function createEnvelopeService(deps: { pool: pg.Pool; mayExchange?: Excha
         to: input.to,
         class: input.class,
         sentAt,
-        body: input.body,
+        // re-encoded from the checked bytes, so live frames are byte-identical to stored ones
+        body: boxFromBytes(body),
         key: boxFromBytes(given.get(r.device_id!)!),
         device: r.device_id!,
       }))

@@ -8,7 +8,8 @@ const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 export const Uuid = Type.String({ pattern: UUID_PATTERN, maxLength: 36 })
 export const Base64Key32 = Type.String({ minLength: 44, maxLength: 44, pattern: '^[A-Za-z0-9+/]{43}=$' })
 export const ClientMessageId = Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' })
-export const Seq = Type.String({ pattern: '^[0-9]{1,19}$' })
+// 18 digits stay below 2^63, the range of the bigint sequence
+export const Seq = Type.String({ pattern: '^[0-9]{1,18}$' })
 
 /** base64 of 16 bytes, of a CBC ciphertext of at most `maxBytes`, and of 32 bytes. */
 export function SealedBox(maxBytes: number) {
@@ -30,7 +31,7 @@ export function EnvelopeSchema(maxBodyBytes: number) {
     class: ContentClassSchema,
     body: SealedBox(maxBodyBytes),
     keys: Type.Array(Type.Object({ device: Uuid, ...SealedBox(64).properties }, { additionalProperties: false }),
-      { minItems: 1, maxItems: MAX_DEVICES_PER_ENVELOPE }),
+      { maxItems: MAX_DEVICES_PER_ENVELOPE }),
   }, { additionalProperties: false })
 }
 

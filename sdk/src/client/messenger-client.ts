@@ -34,6 +34,8 @@ export interface ClientHandlers {
   rejected?(info: { seq: string; code: 'MVM_CRYPTO_REJECTED' }): void
   synced?(): void
   connection?(state: 'open' | 'closed' | 'reconnecting'): void
+  /** The gateway refused this device for good (revoked, user locked): the client stops reconnecting. */
+  failed?(error: ApiError): void
 }
 
 interface DirectoryDevice { id: string; x25519PublicKey: string }
@@ -48,6 +50,8 @@ const DIRECTORY_TTL_MS = 60_000
 const SEND_ATTEMPTS = 4
 const SOCKET_SEND_TIMEOUT_MS = 15_000
 const MAX_BACKOFF_MS = 30_000
+const KEEPALIVE_MS = 30_000
+const PONG_TIMEOUT_MS = 10_000
 const utf8 = new TextEncoder()
 const utf8Decode = new TextDecoder('utf-8', { fatal: true })
 
@@ -89,7 +93,10 @@ export class MessengerClient {
   private token: { value: string; expiresAt: number } | undefined
   private directory = new Map<string, { entry: DirectoryEntry; at: number }>()
   private usernames = new Map<string, string>()
-  private deviceKeys = new Map<string, Uint8Array>()
+  /** Devices seen in the directory: their key and the user they belong to. */
+  private devices = new Map<string, { key: Uint8Array; userId: string }>()
+  private keepalive: ReturnType<typeof setInterval> | undefined
+  private lastFrameAt = 0
   private socket: SocketConnection | undefined
   private wantSocket = false
   private attempt = 0
@@ -139,6 +146,12 @@ export class MessengerClient {
     return entry
   }
 
+  /** Username and display name of a user id (cached like the device lists). */
+  async profile(userId: string): Promise<{ userId: string; username: string; displayName: string }> {
+    const { username, displayName } = await this.entry(userId)
+    return { userId, username, displayName }
+  }
+
   private async entry(userId: string, fresh = false): Promise<DirectoryEntry> {
     const cached = this.directory.get(userId)
     if (!fresh && cached && Date.now() - cached.at < DIRECTORY_TTL_MS) return cached.entry
@@ -150,7 +163,7 @@ export class MessengerClient {
   private remember(entry: DirectoryEntry) {
     this.directory.set(entry.userId, { entry, at: Date.now() })
     this.usernames.set(entry.username.toLowerCase(), entry.userId)
-    for (const d of entry.devices) this.deviceKeys.set(d.id, base64Decode(d.x25519PublicKey))
+    for (const d of entry.devices) this.devices.set(d.id, { key: base64Decode(d.x25519PublicKey), userId: entry.userId })
   }
 
   private async resolveUser(to: string): Promise<string> {
@@ -158,13 +171,16 @@ export class MessengerClient {
     return this.usernames.get(to.toLowerCase()) ?? (await this.lookup(to)).userId
   }
 
-  private async senderKey(deviceId: string): Promise<Uint8Array> {
-    const known = this.deviceKeys.get(deviceId)
-    if (known) return known
-    const device = await this.api<DirectoryDevice>('GET', `/v1/devices/${deviceId}`)
-    const key = base64Decode(device.x25519PublicKey)
-    this.deviceKeys.set(deviceId, key)
-    return key
+  /** The sender device's key, after checking that the device belongs to the claimed user. */
+  private async senderKey(deviceId: string, userId: string): Promise<Uint8Array> {
+    let known = this.devices.get(deviceId)
+    if (!known) {
+      const device = await this.api<DirectoryDevice & { userId: string }>('GET', `/v1/devices/${deviceId}`)
+      known = { key: base64Decode(device.x25519PublicKey), userId: device.userId }
+      this.devices.set(deviceId, known)
+    }
+    if (known.userId !== userId) throw new CryptoError()
+    return known.key
   }
 
   // --- sending ------------------------------------------------------------------------------
@@ -244,17 +260,22 @@ export class MessengerClient {
     try {
       token = await this.sessionToken()
     } catch (err) {
-      if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) throw err
+      if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
+        this.wantSocket = false
+        this.handlers.failed?.(err)
+        return
+      }
       return this.scheduleReconnect()
     }
     await new Promise<void>((resolve) => {
       const socket = this.transport.socket('/v1/ws', token, {
         onOpen: () => {
           this.attempt = 0
+          this.startKeepalive(socket)
           this.handlers.connection?.('open')
           resolve()
         },
-        onMessage: (text) => this.onFrame(text),
+        onMessage: (text) => { this.lastFrameAt = Date.now(); this.onFrame(text) },
         onRefused: (status) => {
           if (status === 401) this.token = undefined
           this.socket = undefined
@@ -262,6 +283,7 @@ export class MessengerClient {
           this.scheduleReconnect()
         },
         onClose: (code) => {
+          clearInterval(this.keepalive)
           if (this.socket === socket) this.socket = undefined
           for (const [id, pending] of this.pendingSends) {
             clearTimeout(pending.timer)
@@ -284,8 +306,19 @@ export class MessengerClient {
     this.handlers.connection?.('reconnecting')
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined
-      if (this.wantSocket) void this.openSocket()
+      if (this.wantSocket) this.openSocket().catch(() => this.scheduleReconnect())
     }, delay)
+  }
+
+  /** A ping after a quiet spell; no answer in time means a dead link, so reconnect. */
+  private startKeepalive(socket: SocketConnection) {
+    clearInterval(this.keepalive)
+    this.lastFrameAt = Date.now()
+    this.keepalive = setInterval(() => {
+      const quiet = Date.now() - this.lastFrameAt
+      if (quiet > KEEPALIVE_MS + PONG_TIMEOUT_MS) socket.close(4000, 'keepalive timeout')
+      else if (quiet > KEEPALIVE_MS && socket.isOpen) socket.send(JSON.stringify({ type: 'ping' }))
+    }, PONG_TIMEOUT_MS / 2)
   }
 
   private onFrame(text: string) {
@@ -323,7 +356,7 @@ export class MessengerClient {
         myDeviceId: this.deviceId,
         myPrivateKey: this.keys.x25519.privateKey,
         senderDeviceId: frame.from.device,
-        senderX25519PublicKey: await this.senderKey(frame.from.device).catch(() => { throw new CryptoError() }),
+        senderX25519PublicKey: await this.senderKey(frame.from.device, frame.from.user).catch(() => { throw new CryptoError() }),
         messageId: frame.id,
         recipientUserId: frame.to,
         body: boxFromWire(frame.body),
@@ -370,6 +403,7 @@ export class MessengerClient {
 
   async close(): Promise<void> {
     this.wantSocket = false
+    clearInterval(this.keepalive)
     clearTimeout(this.reconnectTimer)
     this.reconnectTimer = undefined
     await this.drain()

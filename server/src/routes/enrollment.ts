@@ -2,6 +2,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { BadRequest } from '#core/errors.ts'
+import { isUsableX25519PublicKey } from '#core/identity/keys.ts'
 import { Base64Key32, ErrorBody, Uuid } from '../schemas.ts'
 
 const Signature = Type.String({ minLength: 88, maxLength: 88, pattern: '^[A-Za-z0-9+/]{86}==$' })
@@ -25,9 +26,11 @@ const enrollment: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: Type.Object({ deviceId: Type.String(), userId: Type.String(), username: Type.String() }), '4xx': ErrorBody },
     },
   }, async (req, reply) => {
+    const x25519PublicKey = key32('x25519PublicKey', req.body.x25519PublicKey)
+    if (!isUsableX25519PublicKey(x25519PublicKey)) throw new BadRequest('x25519PublicKey is a low-order point')
     const device = await app.services.enrollment.enroll({
       token: req.body.token,
-      x25519PublicKey: key32('x25519PublicKey', req.body.x25519PublicKey),
+      x25519PublicKey,
       ed25519PublicKey: key32('ed25519PublicKey', req.body.ed25519PublicKey),
       platform: req.body.platform,
       name: req.body.name,

@@ -11,6 +11,15 @@ const PAGE = 200
 const RECENT_LIMIT = 4096
 const HIGH_WATER = 4 * 1024 * 1024
 
+function refOf(text: string): { ref?: string } {
+  try {
+    const id = (JSON.parse(text) as { envelope?: { id?: unknown } }).envelope?.id
+    return typeof id === 'string' ? { ref: id } : {}
+  } catch {
+    return {}
+  }
+}
+
 export function createDeviceSocketHandler(app: FastifyInstance) {
   const parse = createFrameParser(app.config.MVM_MAX_ENVELOPE_BYTES)
   const { envelopes, subscriptions, messenger } = app.services
@@ -33,16 +42,17 @@ export function createDeviceSocketHandler(app: FastifyInstance) {
 
     socket.on('message', (data, isBinary) => {
       if (isBinary) return reply({ type: 'error', code: 'MVM_FRAME_INVALID', message: 'frames are JSON text' })
-      void handleFrame(data.toString()).catch((err) => {
+      const text = data.toString()
+      handleFrame(text).catch((err) => {
         log.error({ err }, 'frame handling failed')
-        reply({ type: 'error', code: 'MVM_INTERNAL', message: 'internal error' })
+        reply({ type: 'error', code: 'MVM_INTERNAL', message: 'internal error', ...refOf(text) })
       })
     })
     socket.on('error', (err) => log.debug({ err: err.message }, 'socket error'))
     const expiry = setTimeout(() => socket.close(4001, 'session expired'), Math.max(0, session.expiresAt - Date.now()))
     socket.on('close', () => {
       clearTimeout(expiry)
-      void subscriptions.remove(deviceId, onLive)
+      subscriptions.remove(deviceId, onLive).catch((err: Error) => log.debug({ err: err.message }, 'unsubscribe failed'))
     })
 
     async function handleFrame(data: string) {

@@ -1,0 +1,207 @@
+// mvchat: the terminal client, built on the SDK the mobile apps use.
+// Its identity keys and history live in an encrypted local store (DESIGN §5) under the profile
+// folder, unlocked with a PIN typed at a prompt or given in MVM_PIN for scripts.
+import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { parseArgs } from 'node:util'
+import {
+  ApiError, createNodeTransport, defaultProvider, enrollDevice, LocalStore, MessengerClient, StoreError,
+  type ClientState, type DeviceIdentity, type ReceivedMessage,
+} from '#sdk/index.ts'
+
+const USAGE = `usage: mvchat [--profile DIR] <command>
+  enroll --server URL --token TOKEN [--ca FILE] [--name DEVICE-NAME]
+  send <username> <text...>
+  receive [--follow]
+  chat <username>          interactive: type a line to send it, Ctrl-D to quit
+  history [username]
+  whoami
+The PIN is asked for at a prompt, or read from MVM_PIN. The profile folder defaults to
+$MVM_PROFILE or ~/.mobivisor-messenger.`
+
+const HISTORY_LIMIT = 2000
+const SEEN_LIMIT = 20_000
+
+interface Settings { ca: string | null }
+interface Entry { at: string; direction: 'in' | 'out'; peer: string; from: string; text: string; id: string }
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    profile: { type: 'string' }, server: { type: 'string' }, token: { type: 'string' }, ca: { type: 'string' },
+    name: { type: 'string' }, follow: { type: 'boolean', short: 'f', default: false }, help: { type: 'boolean', short: 'h' },
+  },
+})
+const profile = values.profile ?? process.env.MVM_PROFILE ?? join(homedir(), '.mobivisor-messenger')
+const provider = defaultProvider()
+const [command, ...args] = positionals
+
+function fail(message: string, code = 1): never {
+  console.error(message)
+  process.exit(code)
+}
+
+async function askPin(prompt: string): Promise<string> {
+  if (process.env.MVM_PIN) return process.env.MVM_PIN
+  if (!process.stdin.isTTY) fail('no PIN: set MVM_PIN or run in a terminal', 2)
+  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true })
+  const mute = rl as unknown as { _writeToOutput(s: string): void }
+  process.stdout.write(prompt)
+  mute._writeToOutput = () => {}
+  const pin = await new Promise<string>((resolve) => rl.question('', resolve))
+  rl.close()
+  process.stdout.write('\n')
+  return pin
+}
+
+async function openStore(): Promise<LocalStore> {
+  try {
+    return await LocalStore.open(profile, await askPin('PIN: '), { provider })
+  } catch (err) {
+    if (err instanceof StoreError) fail(`${err.code}: ${err.message}`)
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') fail(`no profile in ${profile}: run "mvchat enroll" first`, 2)
+    throw err
+  }
+}
+
+async function connectClient(store: LocalStore) {
+  const identity = (await store.get('identity')) as DeviceIdentity | undefined
+  if (!identity) fail(`the profile in ${profile} has no enrolled device`, 2)
+  const settings = ((await store.get('settings')) ?? { ca: null }) as Settings
+  const transport = createNodeTransport(identity.server, settings.ca ? { ca: settings.ca } : {})
+  const seen = new Map(Object.entries(((await store.get('seen')) ?? {}) as Record<string, string>))
+  const state: ClientState = {
+    acceptedSeq: (d, m) => seen.get(`${d}/${m}`),
+    async markAccepted(d, m, seq) {
+      seen.set(`${d}/${m}`, seq)
+      while (seen.size > SEEN_LIMIT) seen.delete(seen.keys().next().value!)
+      await store.put('seen', Object.fromEntries(seen))
+    },
+  }
+  return { client: new MessengerClient({ identity, transport, provider, state }), transport }
+}
+
+async function record(store: LocalStore, entry: Entry) {
+  const history = ((await store.get('history')) ?? []) as Entry[]
+  history.push(entry)
+  await store.put('history', history.slice(-HISTORY_LIMIT))
+}
+
+function show(e: Entry) {
+  const when = e.at.slice(0, 16).replace('T', ' ')
+  console.log(e.direction === 'in' ? `${when}  ${e.from}: ${e.text}` : `${when}  you → ${e.peer}: ${e.text}`)
+}
+
+async function toEntry(client: MessengerClient, m: ReceivedMessage): Promise<Entry> {
+  const peer = (await client.profile(m.peerUserId).catch(() => ({ username: m.peerUserId }))).username
+  const from = m.outgoing ? 'you' : peer
+  return { at: m.sentAt, direction: m.outgoing ? 'out' : 'in', peer, from, text: m.content.text, id: m.id }
+}
+
+function explain(err: unknown): never {
+  if (err instanceof ApiError) fail(`${err.code}: ${err.message}`)
+  const e = err as NodeJS.ErrnoException
+  if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND') fail(`cannot reach the server (${e.code})`)
+  if (e.code?.startsWith('ERR_TLS') || e.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || e.code === 'SELF_SIGNED_CERT_IN_CHAIN' || e.code === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
+    fail(`the server's certificate is not trusted (${e.code}): pass --ca with your organisation's CA file at enrollment`)
+  }
+  fail(e.message)
+}
+
+async function main() {
+  if (values.help || !command) fail(USAGE, values.help ? 0 : 2)
+  switch (command) {
+    case 'enroll': {
+      if (!values.server || !values.token) fail('enroll needs --server URL and --token TOKEN', 2)
+      const ca = values.ca ? readFileSync(values.ca, 'utf8') : null
+      const pin = await askPin('choose a PIN (at least 6 characters): ')
+      if (pin.length < 6) fail('the PIN must have at least 6 characters', 2)
+      if (!process.env.MVM_PIN && (await askPin('repeat the PIN: ')) !== pin) fail('the PINs differ', 2)
+      const transport = createNodeTransport(values.server, ca ? { ca } : {})
+      const identity = await enrollDevice({ transport, provider, server: values.server, token: values.token, platform: 'terminal', ...(values.name ? { name: values.name } : {}) })
+      transport.close()
+      const store = await LocalStore.create(profile, pin, { provider })
+      await store.put('identity', identity)
+      await store.put('settings', { ca } satisfies Settings)
+      console.log(`enrolled as ${identity.username} (device ${identity.deviceId}); profile in ${profile}`)
+      return
+    }
+    case 'whoami': {
+      const identity = (await (await openStore()).get('identity')) as DeviceIdentity
+      console.log(`${identity.username} on ${identity.server} (device ${identity.deviceId})`)
+      return
+    }
+    case 'send': {
+      const [to, ...words] = args
+      if (!to || words.length === 0) fail('usage: mvchat send <username> <text...>', 2)
+      const store = await openStore()
+      const { client, transport } = await connectClient(store)
+      const result = await client.sendText(to, words.join(' '))
+      await record(store, { at: result.sentAt, direction: 'out', peer: to, from: 'you', text: words.join(' '), id: result.id })
+      console.log(`sent ${result.id}${result.duplicate ? ' (already sent before)' : ''}`)
+      transport.close()
+      return
+    }
+    case 'receive':
+    case 'chat': {
+      const peer = command === 'chat' ? args[0] : undefined
+      if (command === 'chat' && !peer) fail('usage: mvchat chat <username>', 2)
+      const store = await openStore()
+      const { client, transport } = await connectClient(store)
+      let synced!: () => void
+      const firstSync = new Promise<void>((r) => { synced = r })
+      await client.connect({
+        async message(m) {
+          const entry = await toEntry(client, m)
+          await record(store, entry)
+          if (!peer || entry.peer.toLowerCase() === peer.toLowerCase()) show(entry)
+        },
+        rejected: () => console.error('a message could not be verified and was discarded'),
+        synced: () => synced(),
+        connection: (s) => { if (s === 'reconnecting' && (values.follow || peer)) console.error('connection lost; reconnecting…') },
+      })
+      await firstSync
+      if (command === 'receive' && !values.follow) {
+        await client.close()
+        transport.close()
+        return
+      }
+      if (peer) {
+        const rl = createInterface({ input: process.stdin })
+        for await (const line of rl) {
+          const text = line.trim()
+          if (!text) continue
+          try {
+            const result = await client.sendText(peer, text)
+            await record(store, { at: result.sentAt, direction: 'out', peer, from: 'you', text, id: result.id })
+          } catch (err) {
+            console.error(err instanceof ApiError ? `not sent: ${err.code}: ${err.message}` : `not sent: ${(err as Error).message}`)
+          }
+        }
+        await client.close()
+        transport.close()
+        return
+      }
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve)
+        process.once('SIGTERM', resolve)
+      })
+      await client.close()
+      transport.close()
+      return
+    }
+    case 'history': {
+      const store = await openStore()
+      const history = ((await store.get('history')) ?? []) as Entry[]
+      const peer = args[0]?.toLowerCase()
+      for (const e of history) if (!peer || e.peer.toLowerCase() === peer) show(e)
+      return
+    }
+    default:
+      fail(USAGE, 2)
+  }
+}
+
+main().catch(explain)

@@ -1,0 +1,33 @@
+// Retention: what the store-and-forward tables may hold and for how long. Runs in batches so a
+// large backlog never holds long locks; idempotent, so a retried job simply finds less to do.
+import type pg from 'pg'
+
+const BATCH = 5000
+
+export interface RetentionPolicy { deliveredRetentionHours: number; undeliveredRetentionDays: number }
+export interface RetentionResult { expiredDeliveries: number; deliveredEnvelopes: number; enrollmentTokens: number }
+
+async function deleteInBatches(pool: pg.Pool, sql: string, params: unknown[]): Promise<number> {
+  let total = 0
+  for (;;) {
+    const { rowCount } = await pool.query(sql, [...params, BATCH])
+    total += rowCount ?? 0
+    if ((rowCount ?? 0) < BATCH) return total
+  }
+}
+
+export async function runRetention(pool: pg.Pool, policy: RetentionPolicy): Promise<RetentionResult> {
+  const expiredDeliveries = await deleteInBatches(pool, `
+    DELETE FROM deliveries WHERE id IN (
+      SELECT id FROM deliveries WHERE created_at < now() - make_interval(days => $1) LIMIT $2)`, [policy.undeliveredRetentionDays])
+  const deliveredEnvelopes = await deleteInBatches(pool, `
+    DELETE FROM envelopes WHERE id IN (
+      SELECT e.id FROM envelopes e
+      WHERE e.created_at < now() - make_interval(hours => $1)
+        AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.envelope_id = e.id)
+      LIMIT $2)`, [policy.deliveredRetentionHours])
+  const enrollmentTokens = await deleteInBatches(pool, `
+    DELETE FROM enrollment_tokens WHERE id IN (
+      SELECT id FROM enrollment_tokens WHERE expires_at < now() - interval '7 days' OR used_at < now() - interval '7 days' LIMIT $1)`, [])
+  return { expiredDeliveries, deliveredEnvelopes, enrollmentTokens }
+}

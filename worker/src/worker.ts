@@ -1,0 +1,40 @@
+// The worker process's parts, built from config: BullMQ workers (one per queue contract) and
+// the schedules of periodic jobs. main.ts runs it; tests build it against real services.
+import { Queue, Worker } from 'bullmq'
+import type pino from 'pino'
+import type { Config } from '#core/config.ts'
+import { createDb } from '#core/db/client.ts'
+import { Queues } from '#core/queues.ts'
+import { redisOptions } from '#core/redis.ts'
+import { runRetention } from './jobs/retention.ts'
+
+export async function startWorker(config: Config, log: pino.Logger, opts: { schedule?: boolean } = {}) {
+  const db = createDb(config.DATABASE_URL, { poolSize: 4, onError: (err) => log.warn({ err: err.message }, 'database pool error') })
+  // BullMQ opens (and on close, closes) its own connections; they block, so they must not give up on requests.
+  const connection = redisOptions(config, { maxRetriesPerRequest: null })
+
+  const retentionQueue = new Queue(Queues.retention.name, { connection })
+  if (opts.schedule !== false) await retentionQueue.upsertJobScheduler('retention-periodic', { every: Queues.retention.everyMs }, { name: 'retention', data: {}, opts: Queues.retention.opts })
+
+  const retention = new Worker(Queues.retention.name, async () => {
+    const result = await runRetention(db.pool, {
+      deliveredRetentionHours: config.MVM_DELIVERED_RETENTION_HOURS,
+      undeliveredRetentionDays: config.MVM_UNDELIVERED_RETENTION_DAYS,
+    })
+    log.info(result, 'retention done')
+    return result
+  }, { connection, concurrency: 1 })
+  retention.on('failed', (job, err) => log.error({ jobId: job?.id, err: err.message }, 'retention failed'))
+
+  return {
+    queues: { retention: retentionQueue },
+    workers: [retention],
+    /** Stop intake, let running jobs finish, then close Redis and the database. */
+    async close() {
+      const workers = [retention]
+      await Promise.all(workers.map((w) => w.close()))
+      await retentionQueue.close()
+      await db.close()
+    },
+  }
+}
