@@ -12,7 +12,7 @@ import {
 } from '#sdk/index.ts'
 
 const USAGE = `usage: mvchat [--profile DIR] <command>
-  enroll --server URL --token TOKEN [--ca FILE] [--name DEVICE-NAME]
+  enroll --server URL --token TOKEN [--ca FILE] [--name DEVICE-NAME]   (--ca defaults to $MVM_CA_FILE)
   send <username> <text...>
   receive [--follow]
   chat <username>          interactive: type a line to send it, Ctrl-D to quit
@@ -115,7 +115,8 @@ async function main() {
   switch (command) {
     case 'enroll': {
       if (!values.server || !values.token) fail('enroll needs --server URL and --token TOKEN', 2)
-      const ca = values.ca ? readFileSync(values.ca, 'utf8') : null
+      const caFile = values.ca ?? process.env.MVM_CA_FILE
+      const ca = caFile ? readFileSync(caFile, 'utf8') : null
       const pin = await askPin('choose a PIN (at least 6 characters): ')
       if (pin.length < 6) fail('the PIN must have at least 6 characters', 2)
       if (!process.env.MVM_PIN && (await askPin('repeat the PIN: ')) !== pin) fail('the PINs differ', 2)

@@ -5,12 +5,13 @@
 import { parseArgs } from 'node:util'
 import { createDb } from '#core/db/client.ts'
 import { createUserService } from '#core/identity/users.ts'
+import { loadLocalEnv } from '#core/local-env.ts'
 
 const USAGE = `usage:
   mvctl user add <username> [--display-name NAME] [--json]
   mvctl user token <username> [--json]
   mvctl user list [--json]
-environment: DATABASE_URL (required), MVM_ENROLLMENT_TTL_HOURS (default 72)`
+environment: DATABASE_URL (default: the one "npm start" uses), MVM_ENROLLMENT_TTL_HOURS (default 72)`
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -21,9 +22,10 @@ if (values.help || area !== 'user' || !command) {
   console.error(USAGE)
   process.exit(values.help ? 0 : 2)
 }
+loadLocalEnv()
 const url = process.env.DATABASE_URL
 if (!url) {
-  console.error('DATABASE_URL is required')
+  console.error('DATABASE_URL is required (or run "npm start" once on this machine)')
   process.exit(2)
 }
 const ttl = Number(process.env.MVM_ENROLLMENT_TTL_HOURS ?? 72)
