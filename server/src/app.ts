@@ -16,7 +16,13 @@ import socket from './routes/socket.ts'
 import { HSTS } from './tls.ts'
 
 declare module 'fastify' {
-  interface FastifyInstance { draining: boolean }
+  interface FastifyInstance {
+    /** Set once shutdown begins: /readyz fails so load balancers stop sending new clients. */
+    draining: boolean
+    /** WebSocket frames being handled: shutdown waits for them before it closes the database. */
+    inflight: Set<Promise<unknown>>
+    drainSockets(): Promise<void>
+  }
 }
 
 export const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.body', 'res.body', '*.token', '*.signature', '*.password']
@@ -40,6 +46,8 @@ export async function buildApp({ config, https = null, logger }: BuildOptions) {
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   app.decorate('draining', false)
+  app.decorate('inflight', new Set<Promise<unknown>>())
+  app.decorate('drainSockets', async () => { await Promise.allSettled([...app.inflight]) })
   app.addHook('onSend', async (_req, reply) => { reply.header('strict-transport-security', HSTS) })
 
   await app.register(errors)

@@ -1,10 +1,12 @@
-// Gateway process: load config, build, listen; on SIGTERM/SIGINT stop taking connections,
-// tell sockets to reconnect elsewhere, finish in-flight work and exit within the grace period.
-import { ConfigError, loadConfig } from '#core/config.ts'
+// Gateway process: load config, build, listen; on SIGTERM/SIGINT stop taking connections, tell
+// sockets to reconnect elsewhere (1012), answer the frames in flight, close the database and
+// Redis, and exit within MVM_SHUTDOWN_GRACE_SECONDS.
+import { ConfigError, loadConfig, type Config } from '#core/config.ts'
+import { serveMetrics } from '#core/metrics.ts'
 import { buildApp } from './app.ts'
 import { tlsOptions } from './tls.ts'
 
-let config
+let config: Config
 try {
   config = loadConfig()
 } catch (err) {
@@ -18,6 +20,7 @@ try {
 const https = config.MVM_TLS === 'on' ? tlsOptions(config.MVM_TLS_CERT_FILE!, config.MVM_TLS_KEY_FILE!) : null
 const app = await buildApp({ config, https })
 await app.listen({ host: config.MVM_HTTP_HOST, port: config.MVM_HTTP_PORT })
+const metricsServer = await serveMetrics(app.metrics, config.MVM_METRICS_PORT, config.MVM_HTTP_HOST)
 
 let stopping = false
 async function shutdown(signal: string) {
@@ -25,13 +28,16 @@ async function shutdown(signal: string) {
   stopping = true
   app.draining = true
   app.log.info({ signal }, 'shutting down')
-  const deadline = setTimeout(() => {
+  setTimeout(() => {
     app.log.error('shutdown exceeded the grace period; exiting')
     process.exit(1)
-  }, config!.MVM_SHUTDOWN_GRACE_SECONDS * 1000)
-  deadline.unref()
+  }, config.MVM_SHUTDOWN_GRACE_SECONDS * 1000).unref()
+  app.server.close() // no new connections; open ones finish below
   for (const client of app.websocketServer.clients) client.close(1012, 'reconnect')
+  await app.drainSockets()
   await app.close()
+  metricsServer?.close()
+  app.log.info('shut down')
   process.exit(0)
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'))

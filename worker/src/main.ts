@@ -1,6 +1,7 @@
 // Worker process entry: runs every slow or periodic job through BullMQ; exits cleanly on signals.
 import pino from 'pino'
 import { ConfigError, loadConfig } from '#core/config.ts'
+import { serveMetrics } from '#core/metrics.ts'
 import { startWorker } from './worker.ts'
 
 let config
@@ -15,6 +16,7 @@ try {
 }
 const log = pino({ level: config.MVM_LOG_LEVEL, base: { component: 'worker' } })
 const worker = await startWorker(config, log)
+const metricsServer = await serveMetrics(worker.metrics, config.MVM_METRICS_PORT, config.MVM_HTTP_HOST, worker.collectDepths)
 log.info('worker started')
 
 let stopping = false
@@ -23,6 +25,7 @@ async function stop(signal: string) {
   stopping = true
   log.info({ signal }, 'worker stopping')
   setTimeout(() => process.exit(1), config!.MVM_SHUTDOWN_GRACE_SECONDS * 1000).unref()
+  metricsServer?.close()
   await worker.close()
   process.exit(0)
 }

@@ -5,6 +5,7 @@ import type pino from 'pino'
 import type { Config } from '#core/config.ts'
 import { createDb } from '#core/db/client.ts'
 import { Queues } from '#core/queues.ts'
+import { createMetrics } from '#core/metrics.ts'
 import { redisOptions } from '#core/redis.ts'
 import { runRetention } from './jobs/retention.ts'
 
@@ -26,8 +27,20 @@ export async function startWorker(config: Config, log: pino.Logger, opts: { sche
   }, { connection, concurrency: 1 })
   retention.on('failed', (job, err) => log.error({ jobId: job?.id, err: err.message }, 'retention failed'))
 
+  const metrics = createMetrics('worker')
+  const queues = [retentionQueue]
+  // Queue depths are read from Redis when Prometheus scrapes, not polled.
+  const collectDepths = async () => {
+    for (const queue of queues) {
+      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'failed')
+      for (const [state, n] of Object.entries(counts)) metrics.queueDepth.set({ queue: queue.name, state }, n)
+    }
+  }
+
   return {
     queues: { retention: retentionQueue },
+    metrics,
+    collectDepths,
     workers: [retention],
     /** Stop intake, let running jobs finish, then close Redis and the database. */
     async close() {

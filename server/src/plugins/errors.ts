@@ -15,6 +15,7 @@ export default fp(async (app) => {
   app.setErrorHandler((error: FastifyError & { missingDevices?: string[]; extraDevices?: string[] }, req, reply) => {
     const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500
     if (status >= 500) {
+      app.metrics?.errors.inc({ code: 'MVM_INTERNAL' })
       req.log.error({ err: error }, 'request failed')
       return reply.code(status).send({ statusCode: status, code: 'MVM_INTERNAL', message: 'internal error', reqId: req.id })
     }
@@ -24,6 +25,7 @@ export default fp(async (app) => {
     if (known) ({ code, message = message } = known)
     else if (error instanceof SyntaxError) ({ code, message } = { code: 'MVM_REQUEST_MALFORMED', message: 'body is not valid JSON' })
     else if (error.validation) message = `${error.validationContext ?? 'request'}${error.validation[0]?.instancePath ?? ''} ${error.validation[0]?.message ?? 'is invalid'}`
+    app.metrics?.errors.inc({ code })
     return reply.code(status).send({
       statusCode: status, code, message, reqId: req.id,
       ...(error.missingDevices ? { missingDevices: error.missingDevices, extraDevices: error.extraDevices } : {}),

@@ -10,6 +10,7 @@ import { createSessionService, type SessionService } from '#core/identity/sessio
 import { createEnvelopeService, type EnvelopeService } from '#core/messaging/envelopes.ts'
 import { createDeviceSubscriptions, type DeviceSubscriptions } from '#core/messaging/fanout.ts'
 import { createMessenger, type Messenger } from '#core/messaging/messenger.ts'
+import { createMetrics, type Metrics } from '#core/metrics.ts'
 import { createDirectoryService, type DirectoryService } from '#core/messaging/directory.ts'
 
 export interface Services {
@@ -26,7 +27,7 @@ export interface Services {
 }
 
 declare module 'fastify' {
-  interface FastifyInstance { config: Config; services: Services }
+  interface FastifyInstance { config: Config; services: Services; metrics: Metrics }
 }
 
 export default fp<{ config: Config }>(async (app, { config }) => {
@@ -47,6 +48,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   }
   app.decorate('config', config)
   app.decorate('services', services)
+  app.decorate('metrics', createMetrics('gateway'))
   app.addHook('onClose', async () => {
     subscriber.disconnect()
     await redis.quit().catch(() => redis.disconnect())

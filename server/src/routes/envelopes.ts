@@ -9,7 +9,11 @@ const envelopes: FastifyPluginAsyncTypebox = async (app) => {
   const Envelope = EnvelopeSchema(app.config.MVM_MAX_ENVELOPE_BYTES)
 
   app.post('/envelopes', { schema: { body: Envelope, response: { 200: Accepted, '4xx': ErrorBody } } },
-    async (req) => app.services.messenger.send(req.session, req.body))
+    async (req) => {
+      const result = await app.services.messenger.send(req.session, req.body)
+      if (!result.duplicate) app.metrics.messagesIn.inc({ transport: 'rest' })
+      return result
+    })
 
   app.get('/deliveries', {
     schema: {
@@ -21,6 +25,10 @@ const envelopes: FastifyPluginAsyncTypebox = async (app) => {
   }))
 
   app.post('/deliveries/ack', { schema: { body: AckRequest, response: { 200: Type.Object({ deleted: Type.Integer() }), '4xx': ErrorBody } } },
-    async (req) => ({ deleted: await app.services.envelopes.ack(req.session.deviceId, req.body.seq) }))
+    async (req) => {
+      const deleted = await app.services.envelopes.ack(req.session.deviceId, req.body.seq)
+      app.metrics.acks.inc(deleted)
+      return { deleted }
+    })
 }
 export default envelopes

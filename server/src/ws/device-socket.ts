@@ -23,6 +23,8 @@ function refOf(text: string): { ref?: string } {
 export function createDeviceSocketHandler(app: FastifyInstance) {
   const parse = createFrameParser(app.config.MVM_MAX_ENVELOPE_BYTES)
   const { envelopes, subscriptions, messenger } = app.services
+  const { metrics } = app
+  const { inflight } = app
 
   return function handle(socket: WebSocket, session: Session): void {
     const deviceId = session.deviceId
@@ -32,44 +34,57 @@ export function createDeviceSocketHandler(app: FastifyInstance) {
     const recent = new Set<string>()
     const reply = (frame: object) => { if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(frame)) }
 
-    const deliver = (frame: DeliveryFrame) => {
+    const deliver = (frame: DeliveryFrame, source: 'store' | 'live') => {
       if (recent.has(frame.seq) || socket.readyState !== socket.OPEN) return
+      metrics.messagesOut.inc({ source })
+      if (source === 'live') metrics.deliveryLatency.observe(Math.max(0, Date.now() - Date.parse(frame.sentAt)) / 1000)
       recent.add(frame.seq)
       if (recent.size > RECENT_LIMIT) recent.delete(recent.values().next().value!)
       socket.send(JSON.stringify(frame))
     }
-    const onLive = (frame: DeliveryFrame) => (syncing ? held.push(frame) : deliver(frame))
+    const onLive = (frame: DeliveryFrame) => (syncing ? held.push(frame) : deliver(frame, 'live'))
+    metrics.connections.inc()
 
     socket.on('message', (data, isBinary) => {
       if (isBinary) return reply({ type: 'error', code: 'MVM_FRAME_INVALID', message: 'frames are JSON text' })
       const text = data.toString()
-      handleFrame(text).catch((err) => {
+      const work = handleFrame(text).catch((err) => {
         log.error({ err }, 'frame handling failed')
+        metrics.errors.inc({ code: 'MVM_INTERNAL' })
         reply({ type: 'error', code: 'MVM_INTERNAL', message: 'internal error', ...refOf(text) })
       })
+      inflight.add(work)
+      void work.finally(() => inflight.delete(work))
     })
     socket.on('error', (err) => log.debug({ err: err.message }, 'socket error'))
     const expiry = setTimeout(() => socket.close(4001, 'session expired'), Math.max(0, session.expiresAt - Date.now()))
     socket.on('close', () => {
+      metrics.connections.dec()
       clearTimeout(expiry)
       subscriptions.remove(deviceId, onLive).catch((err: Error) => log.debug({ err: err.message }, 'unsubscribe failed'))
     })
 
     async function handleFrame(data: string) {
       const parsed = parse(data)
-      if (!('frame' in parsed)) return reply({ type: 'error', ...parsed })
+      if (!('frame' in parsed)) {
+        metrics.errors.inc({ code: parsed.code })
+        return reply({ type: 'error', ...parsed })
+      }
       const frame = parsed.frame
       if (frame.type === 'ping') return reply({ type: 'pong' })
       if (frame.type === 'ack') {
         const deleted = await envelopes.ack(deviceId, frame.seq)
+        metrics.acks.inc(deleted)
         return reply({ type: 'acked', seq: frame.seq, deleted })
       }
       try {
         const result = await messenger.send(session, frame.envelope)
+        if (!result.duplicate) metrics.messagesIn.inc({ transport: 'ws' })
         reply({ type: 'sent', ...result })
       } catch (err) {
         const e = err as { statusCode?: number; code?: string; message: string; missingDevices?: string[]; extraDevices?: string[] }
         if (!e.statusCode || e.statusCode >= 500 || !e.code?.startsWith('MVM_')) throw err
+        metrics.errors.inc({ code: e.code })
         reply({
           type: 'error', ref: frame.envelope.id, code: e.code, message: e.message,
           ...(e.missingDevices ? { missingDevices: e.missingDevices, extraDevices: e.extraDevices } : {}),
@@ -82,12 +97,12 @@ export function createDeviceSocketHandler(app: FastifyInstance) {
       let after = '0'
       for (;;) {
         const page = await envelopes.pending(deviceId, after, PAGE)
-        for (const frame of page) deliver(frame)
+        for (const frame of page) deliver(frame, 'store')
         if (page.length < PAGE || socket.readyState !== socket.OPEN) break
         after = page.at(-1)!.seq
         while (socket.bufferedAmount > HIGH_WATER && socket.readyState === socket.OPEN) await new Promise((r) => setTimeout(r, 20))
       }
-      held.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1)).forEach(deliver)
+      held.sort((a, b) => (BigInt(a.seq) < BigInt(b.seq) ? -1 : 1)).forEach((f) => deliver(f, 'live'))
       held.length = 0
       syncing = false
       reply({ type: 'synced' })
