@@ -55,8 +55,11 @@ WITH e AS (
 )
 SELECT e.created_at, d.id AS seq, d.device_id FROM e LEFT JOIN d ON true`
 
+// One round trip for what acceptance needs: both users' states, their active devices, and
+// whether this sender device already stored this message id.
 const RECIPIENTS = `
-SELECT u.id AS user_id, u.status, d.id AS device_id
+SELECT u.id AS user_id, u.status, d.id AS device_id,
+       (SELECT created_at FROM envelopes WHERE sender_device_id = $2 AND client_message_id = $3) AS prior
 FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.state = 'active'
 WHERE u.id = ANY($1::uuid[])`
 
@@ -78,8 +81,11 @@ export function createEnvelopeService(deps: { pool: pg.Pool; mayExchange?: Excha
     return rows[0]?.created_at
   }
 
-  async function currentDevices(sender: Sender, to: string): Promise<Set<string>> {
-    const { rows } = await pool.query<{ user_id: string; status: string; device_id: string | null }>(RECIPIENTS, [[sender.userId, to]])
+  async function currentDevices(sender: Sender, to: string, messageId: string): Promise<Set<string> | { prior: Date }> {
+    const { rows } = await pool.query<{ user_id: string; status: string; device_id: string | null; prior: Date | null }>(
+      RECIPIENTS, [[sender.userId, to], sender.deviceId, messageId])
+    // A resend of a stored message is acknowledged as it was, whatever changed since.
+    if (rows[0]?.prior) return { prior: rows[0].prior }
     const recipient = rows.filter((r) => r.user_id === to)
     // the same answer as the key directory gives, so neither can probe account states
     if (recipient.length === 0 || recipient[0]!.status !== 'active') throw new UserNotFound()
@@ -99,10 +105,8 @@ export function createEnvelopeService(deps: { pool: pg.Pool; mayExchange?: Excha
         if (given.has(k.device)) throw new BadRequest(`keys[${i}].device is listed twice`)
         given.set(k.device, boxToBytes(k, `keys[${i}]`))
       })
-      // A resend of a stored message is acknowledged as it was, whatever changed since.
-      const [prior, expected] = await Promise.all([priorSend(sender.deviceId, input.id), currentDevices(sender, input.to).catch((err: Error) => err)])
-      if (prior) return { id: input.id, sentAt: prior.toISOString(), duplicate: true, frames: [] }
-      if (expected instanceof Error) throw expected
+      const expected = await currentDevices(sender, input.to, input.id)
+      if ('prior' in expected) return { id: input.id, sentAt: expected.prior.toISOString(), duplicate: true, frames: [] }
       const missing = [...expected].filter((d) => !given.has(d))
       const extra = [...given.keys()].filter((d) => !expected.has(d))
       if (missing.length > 0 || extra.length > 0) throw new DeviceMismatchError(missing.sort(), extra.sort())
