@@ -5,11 +5,13 @@ import t from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createPrivateKey, createPublicKey, sign } from 'node:crypto'
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, type KeyObject } from 'node:crypto'
 import { buildApp } from '#server/app.ts'
 import { HSTS } from '#server/tls.ts'
-import { MAX_DEVICES_PER_ENVELOPE } from '#server/schemas.ts'
+import { EnvelopeSchema, MAX_DEVICES_PER_ENVELOPE } from '#server/schemas.ts'
 import { ConfigSchema } from '#core/config.ts'
+import { createDb } from '#core/db/client.ts'
+import { createUserService } from '#core/identity/users.ts'
 import { AUTH_CONTEXT, authMessage, verifyEd25519 } from '#core/identity/sessions.ts'
 import { authMessage as sdkAuthMessage } from '#sdk/client/messenger-client.ts'
 import { freshDatabase, testConfig } from './support/services.ts'
@@ -110,15 +112,66 @@ t.test('routes, limits and constants against a gateway built by buildApp', async
   t.test('constants and limits', async (t) => {
     t.ok(doc.includes(HSTS), 'the HSTS header value')
     t.ok(doc.includes(`"${AUTH_CONTEXT}"`), 'the authentication context string')
-    const res = await app.inject({ method: 'POST', url: '/v1/auth/challenge', payload: { deviceId: '6f1c2a4e-8b3d-4f5a-9e7c-1d2b3a4c5d6e' } })
-    t.equal(res.statusCode, 200)
+
+    // Only an enrolled, active device gets a challenge (§3.1): enroll one the way an administrator
+    // and a device would, with a user from the user service and fresh keys.
+    const db = createDb(databaseUrl, { poolSize: 1 })
+    const { token } = await createUserService({ prisma: db.prisma, enrollmentTtlHours: 1 }).add({ username: 'dana' })
+      .finally(() => db.close())
+    const raw = (key: KeyObject) => key.export({ format: 'der', type: 'spki' }).subarray(-32).toString('base64')
+    const x25519 = generateKeyPairSync('x25519')
+    const ed25519 = generateKeyPairSync('ed25519')
+    const enrollment = { token, x25519PublicKey: raw(x25519.publicKey), ed25519PublicKey: raw(ed25519.publicKey), platform: 'other' }
+
+    // §2.1: a low-order X25519 key is refused before the token is looked at, so it stays usable.
+    const lowOrder = await app.inject({ method: 'POST', url: '/v1/enroll', payload: { ...enrollment, x25519PublicKey: Buffer.alloc(32).toString('base64') } })
+    t.equal(lowOrder.statusCode, 400, 'a low-order X25519 key is refused')
+    t.equal(lowOrder.json().code, 'MVM_REQUEST_INVALID')
+    t.ok(doc.includes(`\`${lowOrder.json().message}\``), `the refusal's message "${lowOrder.json().message}" is documented`)
+
+    const enrolled = await app.inject({ method: 'POST', url: '/v1/enroll', payload: enrollment })
+    t.equal(enrolled.statusCode, 201, 'a device enrolls with fresh keys (the token survived the refusal)')
+    const deviceId = enrolled.json().deviceId as string
+
+    const res = await app.inject({ method: 'POST', url: '/v1/auth/challenge', payload: { deviceId } })
+    t.equal(res.statusCode, 200, 'an enrolled, active device gets a challenge')
     t.ok(doc.includes(`"expiresIn": ${res.json().expiresIn}`), `challenge lifetime ${res.json().expiresIn} s`)
     t.equal(res.headers['strict-transport-security'], HSTS, 'the gateway sends the documented HSTS header')
+    const unknown = await app.inject({ method: 'POST', url: '/v1/auth/challenge', payload: { deviceId: randomUUID() } })
+    t.equal(unknown.statusCode, 401, 'a device id that is not enrolled gets no challenge')
+    t.equal(unknown.json().code, 'MVM_AUTH_FAILED')
+    t.match(section(3), /\| 401 \| `MVM_AUTH_FAILED` \| the device id is not an enrolled, `active` device \|/, '§3.1 documents the 401')
+
+    const challenge = res.json().challenge as string
+    const signature = sign(null, authMessage(deviceId, Buffer.from(challenge, 'base64')), ed25519.privateKey).toString('base64')
+    const session = await app.inject({ method: 'POST', url: '/v1/auth/session', payload: { deviceId, challenge, signature } })
+    t.equal(session.statusCode, 200, 'the device authenticates')
+    const authorization = `Bearer ${session.json().token}`
+
+    // §6.1: a plain request to the socket endpoint, with a valid token.
+    const plain = await app.inject({ method: 'GET', url: '/v1/ws', headers: { authorization } })
+    t.equal(plain.statusCode, 426, 'a plain GET /v1/ws gets 426')
+    t.equal(plain.headers.upgrade, 'websocket')
+    const { reqId: _reqId, ...plainBody } = plain.json()
+    const documented = /^```json\n(\{"statusCode":426,.*\})\n```$/m.exec(section(6))
+    t.ok(documented, '§6.1 shows the 426 body')
+    const { reqId: _docReqId, ...documentedBody } = JSON.parse(documented?.[1] ?? '{}')
+    t.same(plainBody, documentedBody, 'the 426 body is as documented')
+
+    // §1.3: a seq has 1–18 digits.
+    const after = (value: string) => app.inject({ method: 'GET', url: `/v1/deliveries?after=${value}`, headers: { authorization } })
+    t.equal((await after('9'.repeat(18))).statusCode, 200, 'an 18-digit seq is accepted')
+    t.equal((await after('1' + '0'.repeat(18))).statusCode, 400, 'a 19-digit seq is refused')
+    t.ok(doc.includes('decimal string of 1–18 digits'), 'seq length')
+
     const max = config.MVM_MAX_ENVELOPE_BYTES
     t.ok(doc.includes(`default ${max},`), `default MAX ${max}`)
     t.ok(doc.includes(`| ${Math.ceil(max / 3) * 4 + 64 * 1024} |`), 'default request limit')
     t.ok(doc.includes(`${Math.ceil(max / 3) * 4} characters`), 'default body.ct limit')
-    t.ok(doc.includes(`1–${MAX_DEVICES_PER_ENVELOPE}`), 'devices per envelope')
+    const keys = EnvelopeSchema(max).properties.keys as { minItems?: number; maxItems?: number }
+    t.same([keys.minItems ?? 0, keys.maxItems], [0, MAX_DEVICES_PER_ENVELOPE], 'the envelope schema takes 0–64 keys')
+    t.ok(doc.includes(`| devices per envelope (\`keys\`) | 0–${MAX_DEVICES_PER_ENVELOPE} `), 'devices per envelope (§1.5)')
+    t.ok(doc.includes(`| \`keys\` | array, 0–${MAX_DEVICES_PER_ENVELOPE} |`), 'devices per envelope (§5.1)')
     t.ok(doc.includes(`default ${config.MVM_SESSION_TTL_SECONDS} s`), 'session lifetime')
   })
 

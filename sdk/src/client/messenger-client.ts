@@ -120,6 +120,16 @@ export class MessengerClient {
   // --- authentication -----------------------------------------------------------------------
   async sessionToken(): Promise<string> {
     if (this.token && this.token.expiresAt - Date.now() > 30_000) return this.token.value
+    try {
+      return await this.authenticate()
+    } catch (err) {
+      // A challenge can expire between the two requests: one more round before giving up.
+      if (err instanceof ApiError && err.status === 401) return this.authenticate()
+      throw err
+    }
+  }
+
+  private async authenticate(): Promise<string> {
     const { challenge } = await this.transport.request<{ challenge: string }>('POST', '/v1/auth/challenge', { body: { deviceId: this.deviceId } })
     const signature = this.p.ed25519Sign(this.keys.ed25519.privateKey, authMessage(this.deviceId, base64Decode(challenge)))
     const session = await this.transport.request<{ token: string; expiresAt: string }>('POST', '/v1/auth/session', {
@@ -316,7 +326,7 @@ export class MessengerClient {
     this.lastFrameAt = Date.now()
     this.keepalive = setInterval(() => {
       const quiet = Date.now() - this.lastFrameAt
-      if (quiet > KEEPALIVE_MS + PONG_TIMEOUT_MS) socket.close(4000, 'keepalive timeout')
+      if (quiet > KEEPALIVE_MS + PONG_TIMEOUT_MS) socket.terminate()
       else if (quiet > KEEPALIVE_MS && socket.isOpen) socket.send(JSON.stringify({ type: 'ping' }))
     }, PONG_TIMEOUT_MS / 2)
   }
@@ -340,7 +350,9 @@ export class MessengerClient {
         clearTimeout(pending.timer)
         this.pendingSends.delete(ref)
         if (frame.type === 'sent') pending.resolve({ id: ref, sentAt: String(frame.sentAt), duplicate: Boolean(frame.duplicate) })
-        else pending.reject(new ApiError(Number(frame.code === 'MVM_ENVELOPE_DEVICE_MISMATCH' ? 409 : 400), String(frame.code), String(frame.message), frame))
+        // A server fault is worth another try (over REST, idempotent on the id); a refusal is final.
+        else if (frame.code === 'MVM_INTERNAL') pending.reject(new Error('the gateway failed to handle the send'))
+        else pending.reject(new ApiError(typeof frame.status === 'number' ? frame.status : 400, String(frame.code), String(frame.message), frame))
         break
       }
     }

@@ -64,6 +64,7 @@ export function createNodeTransport(server: string, opts: { ca?: string | Buffer
       return {
         send: (text) => ws.send(text),
         close: (code, reason) => ws.close(code, reason),
+        terminate: () => ws.terminate(),
         get isOpen() { return ws.readyState === WebSocket.OPEN },
       }
     },

@@ -19,6 +19,8 @@ export interface SocketHandlers {
 export interface SocketConnection {
   send(text: string): void
   close(code?: number, reason?: string): void
+  /** Drops the connection at once, without a closing handshake (for a link that is dead). */
+  terminate(): void
   readonly isOpen: boolean
 }
 

@@ -86,7 +86,7 @@ export function createDeviceSocketHandler(app: FastifyInstance) {
         if (!e.statusCode || e.statusCode >= 500 || !e.code?.startsWith('MVM_')) throw err
         metrics.errors.inc({ code: e.code })
         reply({
-          type: 'error', ref: frame.envelope.id, code: e.code, message: e.message,
+          type: 'error', ref: frame.envelope.id, status: e.statusCode, code: e.code, message: e.message,
           ...(e.missingDevices ? { missingDevices: e.missingDevices, extraDevices: e.extraDevices } : {}),
         })
       }
