@@ -1,6 +1,6 @@
 // Builds the gateway: plugins and routes registered explicitly and in order. It never listens;
 // server/src/main.ts does.
-import Fastify, { type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { TlsOptions } from 'node:tls'
@@ -42,6 +42,11 @@ export async function buildApp({ config, https = null, logger }: BuildOptions) {
     bodyLimit,
     trustProxy: false,
     requestIdHeader: false,
+    // Errors Fastify raises before routing (a bad percent-escape, an over-long path parameter)
+    // get the same body as every other refusal.
+    frameworkErrors: (_error, req, reply) => {
+      void (reply as FastifyReply).code(400).send({ statusCode: 400, code: 'MVM_REQUEST_INVALID', message: 'the request URL is malformed', reqId: req.id })
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>()
 

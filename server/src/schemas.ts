@@ -5,6 +5,10 @@ import { Type } from 'typebox'
 export const MAX_DEVICES_PER_ENVELOPE = 64
 const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 
+/** Text without control characters (PostgreSQL cannot store NUL; the rest has no place in names). */
+export const PrintableText = (minLength: number, maxLength: number) =>
+  Type.String({ minLength, maxLength, pattern: '^[^\\u0000-\\u001f\\u007f]*$' })
+
 export const Uuid = Type.String({ pattern: UUID_PATTERN, maxLength: 36 })
 export const Base64Key32 = Type.String({ minLength: 44, maxLength: 44, pattern: '^[A-Za-z0-9+/]{43}=$' })
 export const ClientMessageId = Type.String({ minLength: 8, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' })

@@ -1,7 +1,7 @@
 // Key directory (docs/protocol.md §4): public keys of the devices a caller may address.
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { ErrorBody, Uuid } from '../schemas.ts'
+import { ErrorBody, PrintableText, Uuid } from '../schemas.ts'
 
 const Device = Type.Object({ id: Type.String(), x25519PublicKey: Type.String(), ed25519PublicKey: Type.String(), platform: Type.String(), state: Type.String() })
 const Entry = Type.Object({ userId: Type.String(), username: Type.String(), displayName: Type.String(), devices: Type.Array(Device) })
@@ -10,7 +10,7 @@ const directory: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('onRequest', app.authenticate)
 
   app.get('/users/:username/devices', {
-    schema: { params: Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }) }), response: { 200: Entry, '4xx': ErrorBody } },
+    schema: { params: Type.Object({ username: PrintableText(1, 64) }), response: { 200: Entry, '4xx': ErrorBody } },
   }, async (req) => app.services.directory.byUsername(req.session.userId, req.params.username))
 
   app.get('/users/by-id/:userId/devices', {

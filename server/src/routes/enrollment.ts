@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { BadRequest } from '#core/errors.ts'
 import { isUsableX25519PublicKey } from '#core/identity/keys.ts'
-import { Base64Key32, ErrorBody, Uuid } from '../schemas.ts'
+import { Base64Key32, ErrorBody, PrintableText, Uuid } from '../schemas.ts'
 
 const Signature = Type.String({ minLength: 88, maxLength: 88, pattern: '^[A-Za-z0-9+/]{86}==$' })
 
@@ -21,7 +21,7 @@ const enrollment: FastifyPluginAsyncTypebox = async (app) => {
         x25519PublicKey: Base64Key32,
         ed25519PublicKey: Base64Key32,
         platform: Type.Union(['android', 'ios', 'terminal', 'web', 'other'].map((p) => Type.Literal(p))),
-        name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+        name: Type.Optional(PrintableText(1, 128)),
       }, { additionalProperties: false }),
       response: { 201: Type.Object({ deviceId: Type.String(), userId: Type.String(), username: Type.String() }), '4xx': ErrorBody },
     },
