@@ -31,7 +31,7 @@ export async function freePort(): Promise<number> {
 
 export async function startGateway(t: Teardown, databaseUrl: string, env: Record<string, string> = {}): Promise<Gateway> {
   const certs = testCerts()
-  const port = await freePort()
+  const port = env.MVM_HTTP_PORT ? Number(env.MVM_HTTP_PORT) : await freePort()
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'server/src/main.ts')], {
     cwd: ROOT,
     env: {
@@ -45,6 +45,7 @@ export async function startGateway(t: Teardown, databaseUrl: string, env: Record
       MVM_TLS_KEY_FILE: certs.key,
       MVM_LOG_LEVEL: 'warn',
       ...env,
+      MVM_HTTP_PORT: String(port),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

@@ -23,8 +23,7 @@ function refOf(text: string): { ref?: string } {
 export function createDeviceSocketHandler(app: FastifyInstance) {
   const parse = createFrameParser(app.config.MVM_MAX_ENVELOPE_BYTES)
   const { envelopes, subscriptions, messenger } = app.services
-  const { metrics } = app
-  const { inflight } = app
+  const { metrics, inflight } = app
 
   return function handle(socket: WebSocket, session: Session): void {
     const deviceId = session.deviceId
