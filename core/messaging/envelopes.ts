@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
 import { BadRequest, DeviceMismatchError, PeerHasNoDevices, PeerNotReachable, UserNotFound } from '../errors.ts'
 import { boxFromBytes, boxToBytes, type WireBox } from './boxes.ts'
+import { createBatcher } from './batcher.ts'
 
 export const CONTENT_CLASSES = ['text', 'image', 'video', 'audio', 'file'] as const
 export type ContentClass = (typeof CONTENT_CLASSES)[number]
@@ -42,18 +43,28 @@ export interface Accepted {
 
 export type ExchangePolicy = (a: string, b: string) => Promise<boolean>
 
-const INSERT_ENVELOPE = `
+// Many envelopes, one statement: envelopes first (a resend of a stored id is skipped), then
+// one delivery per key, in input order so that each device's seq follows the order of sending.
+const INSERT_ENVELOPES = `
 WITH e AS (
   INSERT INTO envelopes (id, sender_user_id, sender_device_id, client_message_id, recipient_user_id, content_class, body)
-  VALUES ($1, $2, $3, $4, $5, $6, $7)
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::varchar[], $5::uuid[], $6::content_class[], $7::bytea[])
   ON CONFLICT (sender_device_id, client_message_id) DO NOTHING
   RETURNING id, created_at
 ), d AS (
   INSERT INTO deliveries (envelope_id, device_id, sealed_key)
-  SELECT e.id, k.device_id, k.sealed_key FROM e, unnest($8::uuid[], $9::bytea[]) AS k(device_id, sealed_key)
-  RETURNING id, device_id
+  SELECT k.envelope_id, k.device_id, k.sealed_key
+  FROM unnest($8::uuid[], $9::uuid[], $10::bytea[]) WITH ORDINALITY AS k(envelope_id, device_id, sealed_key, ord)
+  JOIN e ON e.id = k.envelope_id
+  ORDER BY k.ord
+  RETURNING id, envelope_id, device_id
 )
-SELECT e.created_at, d.id AS seq, d.device_id FROM e LEFT JOIN d ON true`
+SELECT e.id AS envelope_id, e.created_at, d.id AS seq, d.device_id FROM e LEFT JOIN d ON d.envelope_id = e.id`
+
+const DELETE_ACKED = `
+DELETE FROM deliveries d USING unnest($1::uuid[], $2::bigint[]) AS a(device_id, id)
+WHERE d.id = a.id AND d.device_id = a.device_id
+RETURNING d.device_id`
 
 // One round trip for what acceptance needs: both users' states, their active devices, and
 // whether this sender device already stored this message id.
@@ -72,18 +83,62 @@ ORDER BY d.id LIMIT $3`
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
+interface NewEnvelope {
+  id: string
+  sender: Sender
+  clientMessageId: string
+  to: string
+  contentClass: ContentClass
+  body: Buffer
+  keys: Map<string, Buffer>
+}
+type Stored = { createdAt: Date; seqs: Map<string, string> } | undefined
+
+const BATCH_LIMIT = 200
+
 export function createEnvelopeService(deps: { pool: pg.Pool; mayExchange?: ExchangePolicy }) {
   const { pool } = deps
 
+  const inserts = createBatcher<NewEnvelope, Stored>(async (batch) => {
+    const keys = batch.flatMap((e) => [...e.keys].map(([device, key]) => ({ envelope: e.id, device, key })))
+    const { rows } = await pool.query<{ envelope_id: string; created_at: Date; seq: string | null; device_id: string | null }>({
+      name: 'mvm_insert_envelopes',
+      text: INSERT_ENVELOPES,
+      values: [
+        batch.map((e) => e.id), batch.map((e) => e.sender.userId), batch.map((e) => e.sender.deviceId),
+        batch.map((e) => e.clientMessageId), batch.map((e) => e.to), batch.map((e) => e.contentClass), batch.map((e) => e.body),
+        keys.map((k) => k.envelope), keys.map((k) => k.device), keys.map((k) => k.key),
+      ],
+    })
+    const stored = new Map<string, NonNullable<Stored>>()
+    for (const r of rows) {
+      let entry = stored.get(r.envelope_id)
+      if (!entry) stored.set(r.envelope_id, entry = { createdAt: r.created_at, seqs: new Map() })
+      if (r.seq !== null) entry.seqs.set(r.device_id!, r.seq)
+    }
+    return batch.map((e) => stored.get(e.id))
+  }, { maxItems: BATCH_LIMIT })
+
+  const acks = createBatcher<{ deviceId: string; seqs: string[] }, number>(async (batch) => {
+    const devices = batch.flatMap((a) => a.seqs.map(() => a.deviceId))
+    const { rows } = await pool.query<{ device_id: string }>({ name: 'mvm_delete_acked', text: DELETE_ACKED, values: [devices, batch.flatMap((a) => a.seqs)] })
+    const deleted = new Map<string, number>()
+    for (const r of rows) deleted.set(r.device_id, (deleted.get(r.device_id) ?? 0) + 1)
+    // one device may appear twice in a batch: the first gets the count, the rest none
+    return batch.map((a) => { const n = deleted.get(a.deviceId) ?? 0; deleted.delete(a.deviceId); return n })
+  }, { maxItems: BATCH_LIMIT })
+
   async function priorSend(deviceId: string, clientMessageId: string): Promise<Date | undefined> {
-    const { rows } = await pool.query<{ created_at: Date }>(
-      'SELECT created_at FROM envelopes WHERE sender_device_id = $1 AND client_message_id = $2', [deviceId, clientMessageId])
+    const { rows } = await pool.query<{ created_at: Date }>({
+      name: 'mvm_prior_send', text: 'SELECT created_at FROM envelopes WHERE sender_device_id = $1 AND client_message_id = $2', values: [deviceId, clientMessageId],
+    })
     return rows[0]?.created_at
   }
 
   async function currentDevices(sender: Sender, to: string, messageId: string): Promise<Set<string> | { prior: Date }> {
-    const { rows } = await pool.query<{ user_id: string; status: string; device_id: string | null; prior: Date | null }>(
-      RECIPIENTS, [[sender.userId, to], sender.deviceId, messageId])
+    const { rows } = await pool.query<{ user_id: string; status: string; device_id: string | null; prior: Date | null }>({
+      name: 'mvm_recipients', text: RECIPIENTS, values: [[sender.userId, to], sender.deviceId, messageId],
+    })
     // A resend of a stored message is acknowledged as it was, whatever changed since.
     if (rows[0]?.prior) return { prior: rows[0].prior }
     const recipient = rows.filter((r) => r.user_id === to)
@@ -111,34 +166,31 @@ export function createEnvelopeService(deps: { pool: pg.Pool; mayExchange?: Excha
       const extra = [...given.keys()].filter((d) => !expected.has(d))
       if (missing.length > 0 || extra.length > 0) throw new DeviceMismatchError(missing.sort(), extra.sort())
 
-      const deviceIds = [...given.keys()]
-      const { rows } = await pool.query<{ created_at: Date; seq: string | null; device_id: string | null }>(INSERT_ENVELOPE, [
-        randomUUID(), sender.userId, sender.deviceId, input.id, input.to, input.class, body,
-        deviceIds, deviceIds.map((d) => given.get(d)),
-      ])
-      if (rows.length === 0) {
+      const stored = await inserts.add({ id: randomUUID(), sender, clientMessageId: input.id, to: input.to, contentClass: input.class, body, keys: given })
+      if (!stored) {
         // a concurrent resend stored it first
         return { id: input.id, sentAt: ((await priorSend(sender.deviceId, input.id)) ?? new Date()).toISOString(), duplicate: true, frames: [] }
       }
-      const sentAt = rows[0]!.created_at.toISOString()
-      const frames = rows.filter((r) => r.seq !== null).map((r) => ({
+      const sentAt = stored.createdAt.toISOString()
+      const wireBody = boxFromBytes(body)
+      const frames = [...stored.seqs].map(([device, seq]) => ({
         type: 'message' as const,
-        seq: r.seq!,
+        seq,
         id: input.id,
         from: { user: sender.userId, device: sender.deviceId },
         to: input.to,
         class: input.class,
         sentAt,
         // re-encoded from the checked bytes, so live frames are byte-identical to stored ones
-        body: boxFromBytes(body),
-        key: boxFromBytes(given.get(r.device_id!)!),
-        device: r.device_id!,
+        body: wireBody,
+        key: boxFromBytes(given.get(device)!),
+        device,
       }))
       return { id: input.id, sentAt, duplicate: false, frames }
     },
 
     async pending(deviceId: string, afterSeq: string, limit: number): Promise<DeliveryFrame[]> {
-      const { rows } = await pool.query(PENDING, [deviceId, afterSeq, limit])
+      const { rows } = await pool.query({ name: 'mvm_pending', text: PENDING, values: [deviceId, afterSeq, limit] })
       return rows.map((r) => ({
         type: 'message' as const,
         seq: String(r.seq),
@@ -154,8 +206,7 @@ export function createEnvelopeService(deps: { pool: pg.Pool; mayExchange?: Excha
 
     async ack(deviceId: string, seqs: string[]): Promise<number> {
       if (seqs.length === 0) return 0
-      const { rowCount } = await pool.query('DELETE FROM deliveries WHERE device_id = $1 AND id = ANY($2::bigint[])', [deviceId, seqs])
-      return rowCount ?? 0
+      return acks.add({ deviceId, seqs })
     },
   }
 }

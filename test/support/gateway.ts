@@ -39,7 +39,6 @@ export async function startGateway(t: Teardown, databaseUrl: string, env: Record
       DATABASE_URL: databaseUrl,
       REDIS_URL: TEST_REDIS_URL,
       MVM_HTTP_HOST: '127.0.0.1',
-      MVM_HTTP_PORT: String(port),
       MVM_METRICS_PORT: '0',
       MVM_TLS_CERT_FILE: certs.cert,
       MVM_TLS_KEY_FILE: certs.key,
