@@ -6,7 +6,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 export function createMetrics(component: 'gateway' | 'worker') {
   const registry = new Registry()
   registry.setDefaultLabels({ component })
-  collectDefaultMetrics({ register: registry, prefix: 'mvm_process_' })
+  collectDefaultMetrics({ register: registry, prefix: 'mvm_' })
   const metrics = {
     registry,
     connections: new Gauge({ name: 'mvm_ws_connections', help: 'open device WebSockets on this gateway', registers: [registry] }),
@@ -34,7 +34,8 @@ export async function serveMetrics(metrics: Metrics, port: number, host: string,
     }
     try {
       await beforeScrape?.()
-      const body = await metrics.registry.metrics()
+      // prom-client prints an empty event-loop-lag mean as "Nan"; the exposition format says NaN
+      const body = (await metrics.registry.metrics()).replace(/ Nan$/gm, ' NaN')
       res.writeHead(200, { 'content-type': metrics.registry.contentType }).end(body)
     } catch {
       res.writeHead(500).end()

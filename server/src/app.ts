@@ -13,7 +13,7 @@ import enrollment from './routes/enrollment.ts'
 import directory from './routes/directory.ts'
 import envelopes from './routes/envelopes.ts'
 import socket from './routes/socket.ts'
-import { HSTS } from './tls.ts'
+import { SECURITY_HEADERS } from './tls.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -53,7 +53,7 @@ export async function buildApp({ config, https = null, logger }: BuildOptions) {
   app.decorate('draining', false)
   app.decorate('inflight', new Set<Promise<unknown>>())
   app.decorate('drainSockets', async () => { await Promise.allSettled([...app.inflight]) })
-  app.addHook('onSend', async (_req, reply) => { reply.header('strict-transport-security', HSTS) })
+  app.addHook('onSend', async (_req, reply) => { reply.headers(SECURITY_HEADERS) })
 
   await app.register(errors)
   await app.register(services, { config })

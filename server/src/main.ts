@@ -33,8 +33,10 @@ async function shutdown(signal: string) {
     process.exit(1)
   }, config.MVM_SHUTDOWN_GRACE_SECONDS * 1000).unref()
   app.server.close() // no new connections; open ones finish below
-  for (const client of app.websocketServer.clients) client.close(1012, 'reconnect')
+  // Frames already being handled are answered on their socket before it is closed; new sends
+  // are refused with MVM_UNAVAILABLE meanwhile, and clients resend them elsewhere.
   await app.drainSockets()
+  for (const client of app.websocketServer.clients) client.close(1012, 'reconnect')
   await app.close()
   metricsServer?.close()
   app.log.info('shut down')

@@ -351,7 +351,9 @@ export class MessengerClient {
         this.pendingSends.delete(ref)
         if (frame.type === 'sent') pending.resolve({ id: ref, sentAt: String(frame.sentAt), duplicate: Boolean(frame.duplicate) })
         // A server fault is worth another try (over REST, idempotent on the id); a refusal is final.
-        else if (frame.code === 'MVM_INTERNAL') pending.reject(new Error('the gateway failed to handle the send'))
+        else if (frame.code === 'MVM_INTERNAL' || (typeof frame.status === 'number' && frame.status >= 500)) {
+          pending.reject(new Error(`the gateway could not take the send (${String(frame.code)})`))
+        }
         else pending.reject(new ApiError(typeof frame.status === 'number' ? frame.status : 400, String(frame.code), String(frame.message), frame))
         break
       }

@@ -32,6 +32,7 @@ export default fp(async (app) => {
     })
   })
   app.setNotFoundHandler((req, reply) => {
+    app.metrics?.errors.inc({ code: 'MVM_NOT_FOUND' })
     reply.code(404).send({ statusCode: 404, code: 'MVM_NOT_FOUND', message: 'no such route', reqId: req.id })
   })
 }, { name: 'errors' })

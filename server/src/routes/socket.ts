@@ -10,8 +10,11 @@ const socket: FastifyPluginAsync = async (app) => {
     method: 'GET',
     url: '/ws',
     onRequest: app.authenticate,
-    handler: async (req, reply) => reply.code(426).header('upgrade', 'websocket')
-      .send({ statusCode: 426, code: 'MVM_UPGRADE_REQUIRED', message: 'this endpoint speaks WebSocket only', reqId: req.id }),
+    handler: async (req, reply) => {
+      app.metrics.errors.inc({ code: 'MVM_UPGRADE_REQUIRED' })
+      return reply.code(426).header('upgrade', 'websocket')
+        .send({ statusCode: 426, code: 'MVM_UPGRADE_REQUIRED', message: 'this endpoint speaks WebSocket only', reqId: req.id })
+    },
     wsHandler: (socket, req) => handle(socket, req.session),
   })
 }

@@ -71,6 +71,9 @@ export function createDeviceSocketHandler(app: FastifyInstance) {
       }
       const frame = parsed.frame
       if (frame.type === 'ping') return reply({ type: 'pong' })
+      if (frame.type === 'send' && app.draining) {
+        return reply({ type: 'error', ref: frame.envelope.id, status: 503, code: 'MVM_UNAVAILABLE', message: 'this gateway is shutting down; reconnect and resend' })
+      }
       if (frame.type === 'ack') {
         const deleted = await envelopes.ack(deviceId, frame.seq)
         metrics.acks.inc(deleted)
