@@ -16,13 +16,18 @@ export interface EnrollInput {
 
 export interface EnrolledDevice { deviceId: string; userId: string; username: string }
 
-export function createEnrollmentService(deps: { prisma: Prisma; mayEnroll?: (userId: string) => Promise<boolean> }) {
+export function createEnrollmentService(deps: {
+  prisma: Prisma
+  mayEnroll?: (userId: string) => Promise<boolean>
+  /** Told after a device was added, so that gateways stop using what they cached about the user. */
+  onDevicesChanged?: (userId: string) => Promise<void>
+}) {
   const { prisma } = deps
   return {
     async enroll(input: EnrollInput): Promise<EnrolledDevice> {
       const tokenHash = hashToken(input.token)
       try {
-        return await prisma.$transaction(async (tx) => {
+        const enrolled = await prisma.$transaction(async (tx) => {
           const now = new Date()
           // Conditional update: only one concurrent request can flip used_at.
           const used = await tx.enrollmentToken.updateMany({
@@ -45,6 +50,8 @@ export function createEnrollmentService(deps: { prisma: Prisma; mayEnroll?: (use
           if (token.user.status === 'invited') await tx.user.update({ where: { id: token.userId }, data: { status: 'active' } })
           return { deviceId: device.id, userId: token.userId, username: token.user.username }
         })
+        await deps.onDevicesChanged?.(enrolled.userId)
+        return enrolled
       } catch (err) {
         if ((err as { code?: string }).code === 'P2002') throw new DeviceKeyInUse()
         throw err

@@ -7,6 +7,7 @@ import type pg from 'pg'
 import { BadRequest, DeviceMismatchError, PeerHasNoDevices, PeerNotReachable, UserNotFound } from '../errors.ts'
 import { boxFromBytes, boxToBytes, type WireBox } from './boxes.ts'
 import { createBatcher } from './batcher.ts'
+import type { RecipientCache } from './recipient-cache.ts'
 
 export const CONTENT_CLASSES = ['text', 'image', 'video', 'audio', 'file'] as const
 export type ContentClass = (typeof CONTENT_CLASSES)[number]
@@ -66,14 +67,6 @@ DELETE FROM deliveries d USING unnest($1::uuid[], $2::bigint[]) AS a(device_id, 
 WHERE d.id = a.id AND d.device_id = a.device_id
 RETURNING d.device_id`
 
-// One round trip for what acceptance needs: both users' states, their active devices, and
-// whether this sender device already stored this message id.
-const RECIPIENTS = `
-SELECT u.id AS user_id, u.status, d.id AS device_id,
-       (SELECT created_at FROM envelopes WHERE sender_device_id = $2 AND client_message_id = $3) AS prior
-FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.state = 'active'
-WHERE u.id = ANY($1::uuid[])`
-
 const PENDING = `
 SELECT d.id AS seq, d.sealed_key, e.client_message_id, e.sender_user_id, e.sender_device_id,
        e.recipient_user_id, e.content_class, e.body, e.created_at
@@ -96,7 +89,7 @@ type Stored = { createdAt: Date; seqs: Map<string, string> } | undefined
 
 const BATCH_LIMIT = 200
 
-export function createEnvelopeService(deps: { pool: pg.Pool; mayExchange?: ExchangePolicy }) {
+export function createEnvelopeService(deps: { pool: pg.Pool; recipients: RecipientCache; mayExchange?: ExchangePolicy }) {
   const { pool } = deps
 
   const inserts = createBatcher<NewEnvelope, Stored>(async (batch) => {
@@ -135,20 +128,32 @@ export function createEnvelopeService(deps: { pool: pg.Pool; mayExchange?: Excha
     return rows[0]?.created_at
   }
 
-  async function currentDevices(sender: Sender, to: string, messageId: string): Promise<Set<string> | { prior: Date }> {
-    const { rows } = await pool.query<{ user_id: string; status: string; device_id: string | null; prior: Date | null }>({
-      name: 'mvm_recipients', text: RECIPIENTS, values: [[sender.userId, to], sender.deviceId, messageId],
-    })
-    // A resend of a stored message is acknowledged as it was, whatever changed since.
-    if (rows[0]?.prior) return { prior: rows[0].prior }
-    const recipient = rows.filter((r) => r.user_id === to)
+  /** The devices an envelope from `sender` to `to` must carry keys for, or why there are none. */
+  async function currentDevices(sender: Sender, to: string, fresh: boolean): Promise<Set<string>> {
+    const users = await deps.recipients.get([sender.userId, to], { fresh })
+    const recipient = users.get(to)
     // the same answer as the key directory gives, so neither can probe account states
-    if (recipient.length === 0 || recipient[0]!.status !== 'active') throw new UserNotFound()
+    if (!recipient || recipient.status !== 'active') throw new UserNotFound()
     if (deps.mayExchange && !(await deps.mayExchange(sender.userId, to))) throw new PeerNotReachable()
     const devices = new Set<string>()
-    for (const r of rows) if (r.device_id && r.device_id !== sender.deviceId) devices.add(r.device_id)
+    for (const id of [...recipient.devices, ...(users.get(sender.userId)?.devices ?? [])]) if (id !== sender.deviceId) devices.add(id)
     if (devices.size === 0) throw new PeerHasNoDevices()
     return devices
+  }
+
+  /** Checks the keys against the current devices, reading past the cache once before refusing. */
+  async function checkDevices(sender: Sender, input: EnvelopeInput, given: Map<string, Buffer>): Promise<void> {
+    for (const fresh of [false, true]) {
+      try {
+        const expected = await currentDevices(sender, input.to, fresh)
+        const missing = [...expected].filter((d) => !given.has(d))
+        const extra = [...given.keys()].filter((d) => !expected.has(d))
+        if (missing.length === 0 && extra.length === 0) return
+        throw new DeviceMismatchError(missing.sort(), extra.sort())
+      } catch (err) {
+        if (fresh) throw err
+      }
+    }
   }
 
   return {
@@ -160,11 +165,14 @@ export function createEnvelopeService(deps: { pool: pg.Pool; mayExchange?: Excha
         if (given.has(k.device)) throw new BadRequest(`keys[${i}].device is listed twice`)
         given.set(k.device, boxToBytes(k, `keys[${i}]`))
       })
-      const expected = await currentDevices(sender, input.to, input.id)
-      if ('prior' in expected) return { id: input.id, sentAt: expected.prior.toISOString(), duplicate: true, frames: [] }
-      const missing = [...expected].filter((d) => !given.has(d))
-      const extra = [...given.keys()].filter((d) => !expected.has(d))
-      if (missing.length > 0 || extra.length > 0) throw new DeviceMismatchError(missing.sort(), extra.sort())
+      try {
+        await checkDevices(sender, input, given)
+      } catch (err) {
+        // A resend of a stored message is acknowledged as it was, whatever changed since.
+        const prior = await priorSend(sender.deviceId, input.id)
+        if (prior) return { id: input.id, sentAt: prior.toISOString(), duplicate: true, frames: [] }
+        throw err
+      }
 
       const stored = await inserts.add({ id: randomUUID(), sender, clientMessageId: input.id, to: input.to, contentClass: input.class, body, keys: given })
       if (!stored) {

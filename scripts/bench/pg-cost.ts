@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { migrate } from '#core/db/migrate.ts'
 import { createEnvelopeService } from '#core/messaging/envelopes.ts'
+import { createRecipientCache } from '#core/messaging/recipient-cache.ts'
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '2000' } } })
 const N = Number(values.n)
@@ -49,8 +50,14 @@ try {
 
   // The service's statements, captured as it issues them: no SQL is copied here.
   const captured: { text: string; values: unknown[] }[] = []
-  const recording = { query: (text: string, v: unknown[]) => { captured.push({ text, values: v }); return pool.query(text, v) } } as unknown as pg.Pool
-  const envelopes = createEnvelopeService({ pool: recording })
+  const recording = {
+    query: (q: string | { text: string; values: unknown[] }, v?: unknown[]) => {
+      const [text, values] = typeof q === 'string' ? [q, v ?? []] : [q.text, q.values]
+      captured.push({ text, values })
+      return pool.query(text, values)
+    },
+  } as unknown as pg.Pool
+  const envelopes = createEnvelopeService({ pool: recording, recipients: createRecipientCache({ pool: recording }) })
   const box = () => ({ iv: randomBytes(16).toString('base64'), ct: randomBytes(160).toString('base64'), mac: randomBytes(32).toString('base64') })
   const input = () => ({ id: randomBytes(16).toString('base64url'), to: users[1]!, class: 'text' as const, body: box(), keys: [{ device: devices[1]!, ...box() }] })
   const sender = { userId: users[0]!, deviceId: devices[0]! }

@@ -11,6 +11,7 @@ import { createEnvelopeService, type EnvelopeService } from '#core/messaging/env
 import { createDeviceSubscriptions, type DeviceSubscriptions } from '#core/messaging/fanout.ts'
 import { createMessenger, type Messenger } from '#core/messaging/messenger.ts'
 import { createMetrics, type Metrics } from '#core/metrics.ts'
+import { announceUserChanged, createRecipientCache } from '#core/messaging/recipient-cache.ts'
 import { createDirectoryService, type DirectoryService } from '#core/messaging/directory.ts'
 
 export interface Services {
@@ -35,11 +36,13 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   const redis = createRedis(config, { maxRetriesPerRequest: 3 })
   const subscriber = createRedis(config)
   for (const r of [redis, subscriber]) r.on('error', (err) => app.log.warn({ err: err.message }, 'redis error'))
-  const envelopes = createEnvelopeService({ pool: db.pool })
+  const recipients = createRecipientCache({ pool: db.pool })
+  await recipients.listen(subscriber)
+  const envelopes = createEnvelopeService({ pool: db.pool, recipients })
   const services: Services = {
     db, redis, subscriber,
     users: createUserService({ prisma: db.prisma, enrollmentTtlHours: config.MVM_ENROLLMENT_TTL_HOURS }),
-    enrollment: createEnrollmentService({ prisma: db.prisma }),
+    enrollment: createEnrollmentService({ prisma: db.prisma, onDevicesChanged: (userId) => announceUserChanged(redis, userId) }),
     sessions: createSessionService({ prisma: db.prisma, redis, ttlSeconds: config.MVM_SESSION_TTL_SECONDS }),
     envelopes,
     messenger: createMessenger({ envelopes, redis, onPublishError: (err) => app.log.warn({ err: err.message }, 'publish failed; recipients will read the store') }),
