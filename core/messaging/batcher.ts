@@ -1,30 +1,40 @@
-// Group commit: work items that arrive in the same turn of the event loop are written by one
-// statement and one commit. Each caller still gets its own result only after that commit, so
-// "stored before acknowledged" holds; what changes is the number of round trips and fsyncs.
+// Group commit: work items are written by one statement and one commit per batch. While
+// `maxInFlight` batches are being written, new items wait and join the next batch, so batches
+// grow with the load and an idle system still writes each item at once. Each caller gets its
+// result only after its batch has committed: "stored before acknowledged" holds.
 export interface Batcher<I, O> { add(item: I): Promise<O> }
 
-export function createBatcher<I, O>(flush: (items: I[]) => Promise<O[]>, opts: { maxItems: number }): Batcher<I, O> {
-  let queue: { item: I; resolve(o: O): void; reject(e: unknown): void }[] = []
+interface Waiting<I, O> { item: I; resolve(o: O): void; reject(e: unknown): void }
+
+export function createBatcher<I, O>(flush: (items: I[]) => Promise<O[]>, opts: { maxItems: number; maxInFlight?: number }): Batcher<I, O> {
+  const maxInFlight = opts.maxInFlight ?? 2
+  let queue: Waiting<I, O>[] = []
+  let inFlight = 0
   let scheduled = false
 
   function run() {
     scheduled = false
-    const batch = queue
-    queue = []
-    flush(batch.map((q) => q.item)).then(
-      (results) => batch.forEach((q, i) => q.resolve(results[i]!)),
-      (err) => batch.forEach((q) => q.reject(err)),
-    )
+    if (queue.length === 0 || inFlight >= maxInFlight) return
+    const batch = queue.slice(0, opts.maxItems)
+    queue = queue.slice(batch.length)
+    inFlight++
+    flush(batch.map((w) => w.item))
+      .then((results) => batch.forEach((w, i) => w.resolve(results[i]!)), (err) => batch.forEach((w) => w.reject(err)))
+      .finally(() => {
+        inFlight--
+        run()
+      })
+    if (queue.length > 0) run()
   }
 
   return {
     add(item) {
       return new Promise<O>((resolve, reject) => {
         queue.push({ item, resolve, reject })
-        if (queue.length >= opts.maxItems) run()
-        else if (!scheduled) {
+        // the rest of this turn of the event loop joins the batch
+        if (!scheduled) {
           scheduled = true
-          setImmediate(() => { if (queue.length > 0) run(); else scheduled = false })
+          setImmediate(run)
         }
       })
     },
