@@ -43,15 +43,7 @@ export function request(gw: Target, opts: RawRequest): Promise<RawResponse> {
   Object.assign(headers, opts.headers ?? {})
   return new Promise((resolve, reject) => {
     const req = https.request(`${gw.url}${path}`, { method, headers, ca: gw.ca, agent: false, timeout: 15_000 }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        let body: unknown
-        try { body = JSON.parse(text) } catch { body = undefined }
-        resolve({ status: res.statusCode ?? 0, text, body })
-      })
-      res.on('error', reject)
+      readResponse(res).then(resolve, reject)
     })
     req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)))
     // The server may answer (401, 413) before it has read a large body and then close: the
@@ -133,15 +125,7 @@ export function refusedUpgrade(gw: Target, authorization?: string): Promise<RawR
     const ws = new WebSocket(`${gw.url.replace(/^https/, 'wss')}/v1/ws`, { headers: authorization ? { authorization } : {}, ca: gw.ca })
     ws.on('open', () => { ws.terminate(); reject(new Error('the upgrade was accepted')) })
     ws.on('unexpected-response', (_req, res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8')
-        let body: unknown
-        try { body = JSON.parse(text) } catch { body = undefined }
-        ws.terminate()
-        resolve({ status: res.statusCode ?? 0, text, body })
-      })
+      readResponse(res).then((r) => { ws.terminate(); resolve(r) }, reject)
     })
     ws.on('error', () => { /* reported through unexpected-response or open */ })
   })
@@ -304,4 +288,18 @@ export function receiver(client: MessengerClient): Receiver {
     },
   }
   return r
+}
+
+function readResponse(res: import('node:http').IncomingMessage): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    res.on('data', (c: Buffer) => chunks.push(c))
+    res.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8')
+      let body: unknown
+      try { body = JSON.parse(text) } catch { body = undefined }
+      resolve({ status: res.statusCode ?? 0, text, body })
+    })
+    res.on('error', reject)
+  })
 }
