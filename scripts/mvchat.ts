@@ -1,7 +1,7 @@
 // mvchat: the terminal client, built on the SDK the mobile apps use.
 // Its identity keys and history live in an encrypted local store (DESIGN §5) under the profile
 // folder, unlocked with a PIN typed at a prompt or given in MVM_PIN for scripts.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -10,6 +10,7 @@ import {
   ApiError, createNodeTransport, defaultProvider, enrollDevice, LocalStore, MessengerClient, StoreError,
   type ClientState, type DeviceIdentity, type ReceivedMessage,
 } from '#sdk/index.ts'
+import { loadLocalEnv } from '#core/local-env.ts'
 
 const USAGE = `usage: mvchat [--profile DIR] <command>
   enroll --server URL --token TOKEN [--ca FILE] [--name DEVICE-NAME]   (--ca defaults to $MVM_CA_FILE)
@@ -34,6 +35,7 @@ const { values, positionals } = parseArgs({
     name: { type: 'string' }, follow: { type: 'boolean', short: 'f', default: false }, help: { type: 'boolean', short: 'h' },
   },
 })
+loadLocalEnv()
 const profile = values.profile ?? process.env.MVM_PROFILE ?? join(homedir(), '.mobivisor-messenger')
 const provider = defaultProvider()
 const [command, ...args] = positionals
@@ -43,20 +45,42 @@ function fail(message: string, code = 1): never {
   process.exit(code)
 }
 
+/** Reads a PIN from the terminal without echoing it (raw mode: Enter ends, Backspace edits, Ctrl-C quits). */
 async function askPin(prompt: string): Promise<string> {
   if (process.env.MVM_PIN) return process.env.MVM_PIN
-  if (!process.stdin.isTTY) fail('no PIN: set MVM_PIN or run in a terminal', 2)
-  const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true })
-  const mute = rl as unknown as { _writeToOutput(s: string): void }
+  const stdin = process.stdin
+  if (!stdin.isTTY) fail('no PIN: set MVM_PIN or run in a terminal', 2)
   process.stdout.write(prompt)
-  mute._writeToOutput = () => {}
-  const pin = await new Promise<string>((resolve) => rl.question('', resolve))
-  rl.close()
-  process.stdout.write('\n')
-  return pin
+  stdin.setRawMode(true)
+  stdin.setEncoding('utf8')
+  stdin.resume()
+  return new Promise<string>((resolve) => {
+    let pin = ''
+    const finish = () => {
+      stdin.off('data', onData)
+      stdin.setRawMode(false)
+      stdin.pause()
+      process.stdout.write('\n')
+      resolve(pin)
+    }
+    const onData = (chunk: string) => {
+      for (const ch of chunk) {
+        if (ch === '\r' || ch === '\n') return finish()
+        if (ch === '\u0003' || ch === '\u0004') {
+          stdin.setRawMode(false)
+          process.stdout.write('\n')
+          process.exit(130)
+        }
+        if (ch === '\u007f' || ch === '\b') pin = pin.slice(0, -1)
+        else if (ch >= ' ') pin += ch
+      }
+    }
+    stdin.on('data', onData)
+  })
 }
 
 async function openStore(): Promise<LocalStore> {
+  if (!existsSync(join(profile, 'store.json'))) fail(`no profile in ${profile}: run "mvchat --profile ${profile} enroll ..." first`, 2)
   try {
     return await LocalStore.open(profile, await askPin('PIN: '), { provider })
   } catch (err) {
@@ -104,6 +128,7 @@ function explain(err: unknown): never {
   if (err instanceof ApiError) fail(`${err.code}: ${err.message}`)
   const e = err as NodeJS.ErrnoException
   if (e.code === 'ECONNREFUSED' || e.code === 'ENOTFOUND') fail(`cannot reach the server (${e.code})`)
+  if (e.code === 'ECONNRESET' || e.message === 'socket hang up') fail('the server closed the connection: is the URL right? The gateway speaks https://')
   if (e.code?.startsWith('ERR_TLS') || e.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || e.code === 'SELF_SIGNED_CERT_IN_CHAIN' || e.code === 'DEPTH_ZERO_SELF_SIGNED_CERT') {
     fail(`the server's certificate is not trusted (${e.code}): pass --ca with your organisation's CA file at enrollment`)
   }
@@ -116,7 +141,12 @@ async function main() {
     case 'enroll': {
       if (!values.server || !values.token) fail('enroll needs --server URL and --token TOKEN', 2)
       const caFile = values.ca ?? process.env.MVM_CA_FILE
-      const ca = caFile ? readFileSync(caFile, 'utf8') : null
+      let ca: string | null = null
+      try {
+        ca = caFile ? readFileSync(caFile, 'utf8') : null
+      } catch (err) {
+        fail(`cannot read the CA file ${caFile}: ${(err as NodeJS.ErrnoException).code}`, 2)
+      }
       const pin = await askPin('choose a PIN (at least 6 characters): ')
       if (pin.length < 6) fail('the PIN must have at least 6 characters', 2)
       if (!process.env.MVM_PIN && (await askPin('repeat the PIN: ')) !== pin) fail('the PINs differ', 2)
@@ -151,20 +181,35 @@ async function main() {
       if (command === 'chat' && !peer) fail('usage: mvchat chat <username>', 2)
       const store = await openStore()
       const { client, transport } = await connectClient(store)
+      if (peer) {
+        const entry = await client.lookup(peer)
+        console.error(`chatting with ${entry.username} (${entry.displayName}); type a line and press Enter to send, Ctrl-D to quit`)
+      }
       let synced!: () => void
+      let received = 0
+      let lost = false
       const firstSync = new Promise<void>((r) => { synced = r })
       await client.connect({
         async message(m) {
           const entry = await toEntry(client, m)
           await record(store, entry)
-          if (!peer || entry.peer.toLowerCase() === peer.toLowerCase()) show(entry)
+          received++
+          show(entry)
         },
         rejected: () => console.error('a message could not be verified and was discarded'),
         synced: () => synced(),
-        connection: (s) => { if (s === 'reconnecting' && (values.follow || peer)) console.error('connection lost; reconnecting…') },
+        connection: (s) => {
+          if (!values.follow && !peer) return
+          if (s === 'reconnecting' && !lost) console.error('connection lost; reconnecting…')
+          if (s === 'open' && lost) console.error('connected again')
+          if (s === 'reconnecting') lost = true
+          if (s === 'open') lost = false
+        },
+        failed: (err) => console.error(`the server refused this device: ${err.code}`),
       })
       await firstSync
       if (command === 'receive' && !values.follow) {
+        if (received === 0) console.error('no new messages')
         await client.close()
         transport.close()
         return

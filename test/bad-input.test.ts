@@ -337,7 +337,7 @@ t.test('bad input on every route and on the socket', async (t) => {
       invalid('the same device twice', envelopeWith((e) => { e.keys.push({ ...e.keys[0] }) })),
       { name: 'to the nil uuid', req: post(envelope({ to: NIL_UUID })), status: 404, code: 'MVM_USER_NOT_FOUND' },
       { name: 'to a device id instead of a user id', req: post(envelope({ to: bob.client.deviceId })), status: 404, code: 'MVM_USER_NOT_FOUND' },
-      { name: 'to an invited user without devices', req: post(envelope({ to: erinId, keys: [] })), status: 404, code: 'MVM_USER_NOT_FOUND' },
+      { name: 'to an invited user without devices', req: post(envelope({ to: erinId, keys: [] })), status: 409, code: 'MVM_PEER_NO_DEVICES' },
       { name: 'no keys', req: post(envelope({ keys: [] })), status: 409, code: 'MVM_ENVELOPE_DEVICE_MISMATCH' },
       { name: 'a note to self from the only device', req: post(envelope({ to: alice.client.userId, keys: [] })), status: 409, code: 'MVM_PEER_NO_DEVICES' },
       { name: 'a key for an unknown device', req: post(envelopeWith((e) => { e.keys[0].device = NIL_UUID })), status: 409, code: 'MVM_ENVELOPE_DEVICE_MISMATCH' },

@@ -15,7 +15,7 @@ const run = promisify(execFile)
 async function mvchat(profile: string, args: string[], pin = '246810') {
   try {
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/mvchat.ts'), '--profile', profile, ...args], {
-      cwd: ROOT, env: { ...process.env, MVM_PIN: pin }, timeout: 30_000,
+      cwd: ROOT, env: { ...process.env, MVM_PIN: pin, MVM_CA_FILE: '' }, timeout: 30_000, // hermetic: not this checkout's npm start CA
     })
     return { code: 0, stdout, stderr }
   } catch (err) {

@@ -1,6 +1,6 @@
-// Key directory: the public keys of the devices a caller may address. A user who is not active
-// (invited without devices, locked, offboarded) is not reachable and is reported as not found,
-// so the directory cannot be used to probe account states.
+// Key directory: the public keys of the devices a caller may address. An invited user is listed
+// with no devices (they have not enrolled yet); a locked or offboarded one is reported as not
+// found, so the directory cannot be used to tell those states apart.
 import type pg from 'pg'
 import { usernameKey } from '../identity/usernames.ts'
 import { DeviceNotFound, UserNotFound } from '../errors.ts'
@@ -18,7 +18,7 @@ FROM users u LEFT JOIN devices d ON d.user_id = u.id AND d.state = 'active'`
 export function createDirectoryService(deps: { pool: pg.Pool; mayExchange?: ExchangePolicy }) {
   async function entry(callerUserId: string, rows: Row[]): Promise<DirectoryEntry> {
     const first = rows[0]
-    if (!first || (first.status !== 'active' && first.user_id !== callerUserId)) throw new UserNotFound()
+    if (!first || (first.status !== 'active' && first.status !== 'invited' && first.user_id !== callerUserId)) throw new UserNotFound()
     if (first.user_id !== callerUserId && deps.mayExchange && !(await deps.mayExchange(callerUserId, first.user_id))) throw new UserNotFound()
     return {
       userId: first.user_id,

@@ -4,7 +4,7 @@
 // and each delivery is deleted when its device acknowledges it.
 import { randomUUID } from 'node:crypto'
 import type pg from 'pg'
-import { BadRequest, DeviceMismatchError, PeerHasNoDevices, PeerNotReachable, UserNotFound } from '../errors.ts'
+import { AuthFailed, BadRequest, DeviceMismatchError, PeerHasNoDevices, PeerNotReachable, UserNotFound } from '../errors.ts'
 import { boxFromBytes, boxToBytes, type WireBox } from './boxes.ts'
 import { createBatcher } from './batcher.ts'
 import type { RecipientCache } from './recipient-cache.ts'
@@ -131,13 +131,17 @@ export function createEnvelopeService(deps: { pool: pg.Pool; recipients: Recipie
   /** The devices an envelope from `sender` to `to` must carry keys for, or why there are none. */
   async function currentDevices(sender: Sender, to: string, fresh: boolean): Promise<Set<string>> {
     const users = await deps.recipients.get([sender.userId, to], { fresh })
+    // A socket opened just before its user was locked must not send after the lock.
+    if (users.get(sender.userId)?.status !== 'active') throw new AuthFailed()
     const recipient = users.get(to)
-    // the same answer as the key directory gives, so neither can probe account states
-    if (!recipient || recipient.status !== 'active') throw new UserNotFound()
+    // the same answers as the key directory gives, so neither can probe account states
+    if (!recipient || (recipient.status !== 'active' && recipient.status !== 'invited')) throw new UserNotFound()
     if (deps.mayExchange && !(await deps.mayExchange(sender.userId, to))) throw new PeerNotReachable()
+    // A message nobody on the other side can ever open (no device enrolled yet) is refused
+    // rather than stored for the sender's own devices only.
+    if (!recipient.devices.some((id) => id !== sender.deviceId)) throw new PeerHasNoDevices()
     const devices = new Set<string>()
     for (const id of [...recipient.devices, ...(users.get(sender.userId)?.devices ?? [])]) if (id !== sender.deviceId) devices.add(id)
-    if (devices.size === 0) throw new PeerHasNoDevices()
     return devices
   }
 

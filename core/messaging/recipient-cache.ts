@@ -50,7 +50,7 @@ export function createRecipientCache(deps: { pool: pg.Pool; ttlMs?: number; maxE
         if (channel !== CONTROL_CHANNEL) return
         try {
           const event = JSON.parse(message) as { type?: string; userId?: string }
-          if (event.type === 'user-changed' && typeof event.userId === 'string') entries.delete(event.userId)
+          if ((event.type === 'user-changed' || event.type === 'user-revoked') && typeof event.userId === 'string') entries.delete(event.userId)
         } catch { /* not ours */ }
       })
       await subscriber.subscribe(CONTROL_CHANNEL)
@@ -63,4 +63,16 @@ export type RecipientCache = ReturnType<typeof createRecipientCache>
 /** Tells every gateway that a user's devices or status changed. */
 export async function announceUserChanged(redis: Redis, userId: string): Promise<void> {
   await redis.publish(CONTROL_CHANNEL, JSON.stringify({ type: 'user-changed', userId }))
+}
+
+export type RevokeReason = 'locked' | 'offboarded'
+export interface UserRevoked { type: 'user-revoked'; userId: string; reason: RevokeReason }
+
+/**
+ * Tells every gateway that a user was locked or offboarded: each drops what it cached about the
+ * user and closes the user's sockets (server/src/ws/device-socket.ts). Sent after the sessions
+ * were revoked, so a client that reconnects at once is refused.
+ */
+export async function announceUserRevoked(redis: Redis, userId: string, reason: RevokeReason): Promise<void> {
+  await redis.publish(CONTROL_CHANNEL, JSON.stringify({ type: 'user-revoked', userId, reason } satisfies UserRevoked))
 }

@@ -25,7 +25,7 @@ declare module 'fastify' {
   }
 }
 
-export const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.body', 'res.body', '*.token', '*.signature', '*.password']
+export const REDACT = ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]', 'res.headers["set-cookie"]', 'req.body', 'res.body', '*.token', '*.signature', '*.password']
 
 export interface BuildOptions {
   config: Config
@@ -42,6 +42,8 @@ export async function buildApp({ config, https = null, logger }: BuildOptions) {
     bodyLimit,
     trustProxy: false,
     requestIdHeader: false,
+    // one line per request drowns what matters; errors are logged by the error handler
+    disableRequestLogging: true,
     // Errors Fastify raises before routing (a bad percent-escape, an over-long path parameter)
     // get the same body as every other refusal.
     frameworkErrors: (_error, req, reply) => {

@@ -19,7 +19,14 @@ try {
 
 const https = config.MVM_TLS === 'on' ? tlsOptions(config.MVM_TLS_CERT_FILE!, config.MVM_TLS_KEY_FILE!) : null
 const app = await buildApp({ config, https })
-await app.listen({ host: config.MVM_HTTP_HOST, port: config.MVM_HTTP_PORT })
+try {
+  await app.listen({ host: config.MVM_HTTP_HOST, port: config.MVM_HTTP_PORT })
+} catch (err) {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code !== 'EADDRINUSE' && code !== 'EACCES') throw err
+  console.error(`cannot listen on ${config.MVM_HTTP_HOST}:${config.MVM_HTTP_PORT} (${code}): set MVM_HTTP_PORT to a free port`)
+  process.exit(2)
+}
 const metricsServer = await serveMetrics(app.metrics, config.MVM_METRICS_PORT, config.MVM_HTTP_HOST)
 
 let stopping = false
