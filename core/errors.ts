@@ -23,3 +23,21 @@ export class DeviceMismatchError extends DeviceMismatch {
     super()
   }
 }
+
+// Administration (docs/admin-api.md).
+export const AdminAuthRequired = createError('MVM_ADMIN_AUTH_REQUIRED', 'sign in or present an API token', 401)
+export const AdminLoginFailed = createError('MVM_ADMIN_LOGIN_FAILED', 'wrong username, password or code', 401)
+export const AdminTotpRequired = createError('MVM_ADMIN_TOTP_REQUIRED', 'this account needs a TOTP code', 401)
+export const AdminLockedOut = createError('MVM_ADMIN_LOCKED_OUT', 'too many failed logins; try again after %s', 403)
+export const AdminCsrf = createError('MVM_ADMIN_CSRF', 'the x-csrf-token header is missing or wrong', 403)
+export const AdminForbidden = createError('MVM_ADMIN_FORBIDDEN', 'not allowed: %s', 403)
+export const PasswordTooWeak = createError('MVM_ADMIN_PASSWORD_WEAK', 'a password has 12 to 256 characters', 400)
+export const AdminPasswordWrong = createError('MVM_ADMIN_PASSWORD_WRONG', 'the current password is wrong', 403)
+export const AdminNotFound = createError('MVM_ADMIN_NOT_FOUND', 'no such administrator', 404)
+export const AdminExists = createError('MVM_ADMIN_EXISTS', 'administrator %s exists', 409)
+export const AdminLastOwner = createError('MVM_ADMIN_LAST_OWNER', 'the last active owner cannot be demoted or disabled', 409)
+export const TotpAlreadyEnabled = createError('MVM_ADMIN_TOTP_ENABLED', 'TOTP is enabled already', 409)
+export const TotpSetupMissing = createError('MVM_ADMIN_TOTP_NOT_STARTED', 'start the TOTP setup first', 409)
+export const TotpCodeInvalid = createError('MVM_ADMIN_TOTP_INVALID', 'the TOTP code is wrong', 400)
+export const ApiTokenNotFound = createError('MVM_API_TOKEN_NOT_FOUND', 'no such API token', 404)
+export const UserStateConflict = createError('MVM_USER_STATE_CONFLICT', 'the user is %s', 409)

@@ -3,6 +3,9 @@
 import { Type, type Static } from 'typebox'
 import type { JobsOptions } from 'bullmq'
 
+/** BullMQ key prefix in Redis for every queue of the product. */
+export const QUEUE_PREFIX = 'mvm'
+
 export const RetentionPayload = Type.Object({}, { additionalProperties: false })
 
 export const Queues = {

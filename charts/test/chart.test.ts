@@ -396,7 +396,7 @@ t.test('evaluation mode: in-release PostgreSQL and Redis, wired in, with a loud 
 
 t.test('NOTES.txt tells IT how to create the first administrator and what to check', async (t) => {
   const notes = renderNotes(scenarios.example)
-  t.match(notes, 'kubectl -n messenger exec deploy/messenger-gateway -- node --import tsx scripts/mvctl.ts admin add <name>')
+  t.match(notes, 'kubectl -n messenger exec deploy/messenger-gateway -- node --import tsx scripts/mvctl.ts admin add <name> --role owner')
   t.match(notes, 'https://messenger.corp.example')
   t.match(notes, 'wss://messenger.corp.example/v1/ws')
   t.match(notes, 'kubectl -n messenger logs job/messenger-migration')

@@ -27,3 +27,20 @@ export function createDb(url: string, opts: { poolSize?: number; onError?: (err:
     },
   }
 }
+
+/** Runs `fn` in one transaction on one pooled connection: committed if it returns, rolled back if it throws. */
+export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect()
+  let broken = false
+  try {
+    await client.query('BEGIN')
+    const result = await fn(client)
+    await client.query('COMMIT')
+    return result
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => { broken = true })
+    throw err
+  } finally {
+    client.release(broken)
+  }
+}

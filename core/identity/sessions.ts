@@ -35,6 +35,16 @@ const deviceSessionsKey = (deviceId: string) => `mvm:device-sessions:${deviceId}
 export function createSessionService(deps: { prisma: Prisma; redis: Redis; ttlSeconds: number }) {
   const { prisma, redis } = deps
 
+  /** Ends every session of these devices (all of a user's on lock and offboarding). */
+  async function revokeDevices(deviceIds: string[]): Promise<void> {
+    if (deviceIds.length === 0) return
+    const members = await deviceIds.reduce((p, id) => p.smembers(deviceSessionsKey(id)), redis.pipeline()).exec()
+    const pipeline = redis.pipeline()
+    for (const [, hashes] of members ?? []) for (const h of (hashes as string[] | null) ?? []) pipeline.del(`mvm:session:${h}`)
+    for (const id of deviceIds) pipeline.del(deviceSessionsKey(id))
+    await pipeline.exec()
+  }
+
   return {
     async challenge(deviceId: string): Promise<{ challenge: string; expiresIn: number }> {
       // Only enrolled, active devices get a challenge, so the endpoint cannot fill Redis.
@@ -60,7 +70,13 @@ export function createSessionService(deps: { prisma: Prisma; redis: Redis; ttlSe
         .sadd(deviceSessionsKey(deviceId), sha256hex(token))
         .expire(deviceSessionsKey(deviceId), deps.ttlSeconds)
         .exec()
-      await prisma.device.update({ where: { id: deviceId }, data: { lastSeenAt: new Date() } })
+      // Conditional, so a lock or revocation that committed while this ran is not outlived by the
+      // new session: either that revocation finds the token in the set, or this finds the change.
+      const still = await prisma.device.updateMany({ where: { id: deviceId, state: 'active', user: { status: 'active' } }, data: { lastSeenAt: new Date() } })
+      if (still.count !== 1) {
+        await redis.del(sessionKey(token))
+        throw new AuthFailed()
+      }
       return { token, expiresAt: new Date(expiresAt), session }
     },
 
@@ -72,13 +88,8 @@ export function createSessionService(deps: { prisma: Prisma; redis: Redis; ttlSe
     },
 
     /** Ends every session of a device (revocation, lock). */
-    async revokeDevice(deviceId: string): Promise<void> {
-      const hashes = await redis.smembers(deviceSessionsKey(deviceId))
-      const pipeline = redis.pipeline()
-      for (const h of hashes) pipeline.del(`mvm:session:${h}`)
-      pipeline.del(deviceSessionsKey(deviceId))
-      await pipeline.exec()
-    },
+    revokeDevice: (deviceId: string) => revokeDevices([deviceId]),
+    revokeDevices,
   }
 }
 

@@ -21,13 +21,18 @@ export function hashToken(token: string): Uint8Array<ArrayBuffer> {
   return Uint8Array.from(createHash('sha256').update(token, 'utf8').digest())
 }
 
+/** A new enrollment token: the token to show once, the hash to store, and when it expires. */
+export function mintEnrollmentToken(ttlHours: number): { token: string; tokenHash: Uint8Array<ArrayBuffer>; expiresAt: Date } {
+  const token = randomBytes(32).toString('base64url')
+  return { token, tokenHash: hashToken(token), expiresAt: new Date(Date.now() + ttlHours * 3600_000) }
+}
+
 export function createUserService(deps: { prisma: Prisma; enrollmentTtlHours: number }) {
   const { prisma } = deps
 
   async function issueEnrollmentToken(userId: string): Promise<{ token: string; expiresAt: Date }> {
-    const token = randomBytes(32).toString('base64url')
-    const expiresAt = new Date(Date.now() + deps.enrollmentTtlHours * 3600_000)
-    await prisma.enrollmentToken.create({ data: { id: randomUUID(), userId, tokenHash: hashToken(token), expiresAt } })
+    const { token, tokenHash, expiresAt } = mintEnrollmentToken(deps.enrollmentTtlHours)
+    await prisma.enrollmentToken.create({ data: { id: randomUUID(), userId, tokenHash, expiresAt } })
     return { token, expiresAt }
   }
 

@@ -13,6 +13,7 @@ import enrollment from './routes/enrollment.ts'
 import directory from './routes/directory.ts'
 import envelopes from './routes/envelopes.ts'
 import socket from './routes/socket.ts'
+import admin, { ADMIN_PREFIX } from './routes/admin/index.ts'
 import { SECURITY_HEADERS } from './tls.ts'
 
 declare module 'fastify' {
@@ -66,6 +67,7 @@ export async function buildApp({ config, https = null, logger }: BuildOptions) {
   await app.register(directory, { prefix: '/v1' })
   await app.register(envelopes, { prefix: '/v1' })
   await app.register(socket, { prefix: '/v1' })
+  await app.register(admin, { prefix: ADMIN_PREFIX })
   return app
 }
 

@@ -4,17 +4,19 @@ import { Queue, Worker } from 'bullmq'
 import type pino from 'pino'
 import type { Config } from '#core/config.ts'
 import { createDb } from '#core/db/client.ts'
-import { Queues } from '#core/queues.ts'
+import { QUEUE_PREFIX, Queues } from '#core/queues.ts'
 import { createMetrics } from '#core/metrics.ts'
 import { redisOptions } from '#core/redis.ts'
 import { runRetention } from './jobs/retention.ts'
 
-export async function startWorker(config: Config, log: pino.Logger, opts: { schedule?: boolean } = {}) {
+/** `prefix` namespaces the queues in Redis (tests use their own, so runs never share jobs). */
+export async function startWorker(config: Config, log: pino.Logger, opts: { schedule?: boolean; prefix?: string } = {}) {
+  const prefix = opts.prefix ?? QUEUE_PREFIX
   const db = createDb(config.DATABASE_URL, { poolSize: 4, onError: (err) => log.warn({ err: err.message }, 'database pool error') })
   // BullMQ opens (and on close, closes) its own connections; they block, so they must not give up on requests.
   const connection = redisOptions(config, { maxRetriesPerRequest: null })
 
-  const retentionQueue = new Queue(Queues.retention.name, { connection })
+  const retentionQueue = new Queue(Queues.retention.name, { connection, prefix })
   if (opts.schedule !== false) await retentionQueue.upsertJobScheduler('retention-periodic', { every: Queues.retention.everyMs }, { name: 'retention', data: {}, opts: Queues.retention.opts })
 
   const retention = new Worker(Queues.retention.name, async () => {
@@ -24,7 +26,7 @@ export async function startWorker(config: Config, log: pino.Logger, opts: { sche
     })
     log.info(result, 'retention done')
     return result
-  }, { connection, concurrency: 1 })
+  }, { connection, prefix, concurrency: 1 })
   retention.on('failed', (job, err) => log.error({ jobId: job?.id, err: err.message }, 'retention failed'))
 
   const metrics = createMetrics('worker')

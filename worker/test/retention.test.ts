@@ -35,10 +35,14 @@ t.test('retention job through BullMQ deletes expired deliveries, delivered envel
     [randomUUID(), user, Buffer.alloc(32, 3), randomUUID(), Buffer.alloc(32, 4)])
 
   // the periodic schedule is left out so that this test's job is the only run
-  const worker = await startWorker(config, pino({ level: 'silent' }), { schedule: false })
-  t.teardown(() => worker.close())
+  const prefix = `mvm-test-${randomUUID()}`
+  const worker = await startWorker(config, pino({ level: 'silent' }), { schedule: false, prefix })
+  t.teardown(async () => {
+    await worker.queues.retention.obliterate({ force: true })
+    await worker.close()
+  })
   const connection = createRedis(config, { maxRetriesPerRequest: null })
-  const events = new QueueEvents('retention', { connection })
+  const events = new QueueEvents('retention', { connection, prefix })
   t.teardown(async () => { await events.close(); connection.disconnect() })
   await events.waitUntilReady()
   const job = await worker.queues.retention.add('retention', {})
@@ -54,13 +58,14 @@ t.test('retention job through BullMQ deletes expired deliveries, delivered envel
 
 t.test('the worker schedules retention periodically', async (t) => {
   const config = testConfig(await freshDatabase(t))
-  const worker = await startWorker(config, pino({ level: 'silent' }))
+  const worker = await startWorker(config, pino({ level: 'silent' }), { prefix: `mvm-test-${randomUUID()}` })
   // closed here, not in a teardown: tap runs teardowns first-in first-out, and the database
   // must outlive the job the schedule starts at once
   try {
     const schedulers = await worker.queues.retention.getJobSchedulers()
     t.ok(schedulers.some((s) => s.key === 'retention-periodic' && s.every === 600_000), 'every ten minutes')
   } finally {
+    await worker.queues.retention.obliterate({ force: true }) // leave nothing behind in Redis
     await worker.close()
   }
 })

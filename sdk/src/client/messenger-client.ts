@@ -300,7 +300,9 @@ export class MessengerClient {
             pending.reject(new Error('socket closed'))
             this.pendingSends.delete(id)
           }
-          if (code === 4001) this.token = undefined
+          // 4001: the session expired; 4003: the account was locked or offboarded and the token
+          // revoked. Either way authenticate afresh, which for 4003 ends in the final 401 (§6.6).
+          if (code === 4001 || code === 4003) this.token = undefined
           this.handlers.connection?.('closed')
           resolve()
           this.scheduleReconnect()

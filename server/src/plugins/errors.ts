@@ -12,7 +12,7 @@ const FASTIFY_CODES: Record<string, { code: string; message?: string }> = {
 }
 
 export default fp(async (app) => {
-  app.setErrorHandler((error: FastifyError & { missingDevices?: string[]; extraDevices?: string[] }, req, reply) => {
+  app.setErrorHandler((error: FastifyError & { missingDevices?: string[]; extraDevices?: string[]; retryAfter?: number }, req, reply) => {
     const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500
     if (status >= 500) {
       app.metrics?.errors.inc({ code: 'MVM_INTERNAL' })
@@ -26,6 +26,7 @@ export default fp(async (app) => {
     else if (error instanceof SyntaxError) ({ code, message } = { code: 'MVM_REQUEST_MALFORMED', message: 'body is not valid JSON' })
     else if (error.validation) message = `${error.validationContext ?? 'request'}${error.validation[0]?.instancePath ?? ''} ${error.validation[0]?.message ?? 'is invalid'}`
     app.metrics?.errors.inc({ code })
+    if (error.retryAfter) reply.header('retry-after', String(error.retryAfter))
     return reply.code(status).send({
       statusCode: status, code, message, reqId: req.id,
       ...(error.missingDevices ? { missingDevices: error.missingDevices, extraDevices: error.extraDevices } : {}),

@@ -13,6 +13,11 @@ import { createMessenger, type Messenger } from '#core/messaging/messenger.ts'
 import { createMetrics, type Metrics } from '#core/metrics.ts'
 import { announceUserChanged, createRecipientCache } from '#core/messaging/recipient-cache.ts'
 import { createDirectoryService, type DirectoryService } from '#core/messaging/directory.ts'
+import { createAuditLog, type AuditLog } from '#core/audit/audit-log.ts'
+import { createAdminService, type AdminService } from '#core/admin/admins.ts'
+import { createAdminSessionStore, type AdminSessionStore } from '#core/admin/sessions.ts'
+import { createApiTokenService, type ApiTokenService } from '#core/admin/api-tokens.ts'
+import { createUserAdmin, type UserAdmin } from '#core/admin/users.ts'
 
 export interface Services {
   db: Db
@@ -25,6 +30,8 @@ export interface Services {
   messenger: Messenger
   directory: DirectoryService
   subscriptions: DeviceSubscriptions
+  audit: AuditLog
+  admin: { accounts: AdminService; sessions: AdminSessionStore; apiTokens: ApiTokenService; users: UserAdmin }
 }
 
 declare module 'fastify' {
@@ -39,15 +46,24 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   const recipients = createRecipientCache({ pool: db.pool })
   await recipients.listen(subscriber)
   const envelopes = createEnvelopeService({ pool: db.pool, recipients })
+  const sessions = createSessionService({ prisma: db.prisma, redis, ttlSeconds: config.MVM_SESSION_TTL_SECONDS })
+  const audit = createAuditLog({ pool: db.pool })
   const services: Services = {
     db, redis, subscriber,
     users: createUserService({ prisma: db.prisma, enrollmentTtlHours: config.MVM_ENROLLMENT_TTL_HOURS }),
     enrollment: createEnrollmentService({ prisma: db.prisma, onDevicesChanged: (userId) => announceUserChanged(redis, userId) }),
-    sessions: createSessionService({ prisma: db.prisma, redis, ttlSeconds: config.MVM_SESSION_TTL_SECONDS }),
+    sessions,
     envelopes,
     messenger: createMessenger({ envelopes, redis, onPublishError: (err) => app.log.warn({ err: err.message }, 'publish failed; recipients will read the store') }),
     directory: createDirectoryService({ pool: db.pool }),
     subscriptions: createDeviceSubscriptions(subscriber),
+    audit,
+    admin: {
+      accounts: createAdminService({ pool: db.pool, redis, audit }),
+      sessions: createAdminSessionStore({ redis }),
+      apiTokens: createApiTokenService({ pool: db.pool, audit }),
+      users: createUserAdmin({ pool: db.pool, redis, sessions, audit, enrollmentTtlHours: config.MVM_ENROLLMENT_TTL_HOURS }),
+    },
   }
   app.decorate('config', config)
   app.decorate('services', services)

@@ -15,7 +15,7 @@ const socket: FastifyPluginAsync = async (app) => {
       return reply.code(426).header('upgrade', 'websocket')
         .send({ statusCode: 426, code: 'MVM_UPGRADE_REQUIRED', message: 'this endpoint speaks WebSocket only', reqId: req.id })
     },
-    wsHandler: (socket, req) => handle(socket, req.session),
+    wsHandler: (socket, req) => handle(socket, req.session, req.authenticatedAt),
   })
 }
 export default socket

@@ -1,10 +1,14 @@
 // One device's WebSocket: first everything pending in the store, in order, then live frames
 // from Redis. Live frames that arrive during the catch-up are held back and de-duplicated
 // against what the catch-up sent, so the device sees each delivery once and in sequence.
+// Every gateway also keeps its sockets by user, and closes a user's sockets (4003) when the
+// control channel says the user was locked or offboarded.
 import type { FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
 import type { WebSocket } from 'ws'
 import type { Session } from '#core/identity/sessions.ts'
 import type { DeliveryFrame } from '#core/messaging/envelopes.ts'
+import { CONTROL_CHANNEL, type UserRevoked } from '#core/messaging/recipient-cache.ts'
 import { createFrameParser } from './frames.ts'
 
 const PAGE = 200
@@ -20,14 +24,55 @@ function refOf(text: string): { ref?: string } {
   }
 }
 
+const CLOSE_REASONS: Record<UserRevoked['reason'], string> = { locked: 'account locked', offboarded: 'account offboarded' }
+// How long a revocation is remembered, for sockets whose token was checked before it arrived.
+const REVOCATION_MEMORY_MS = 60_000
+
+/** This gateway's open sockets by user; closes them when a lock or offboarding is announced. */
+function createSocketRegistry(subscriber: Redis) {
+  const byUser = new Map<string, Set<WebSocket>>()
+  const revokedAt = new Map<string, number>()
+  subscriber.on('message', (channel: string, message: string) => {
+    if (channel !== CONTROL_CHANNEL) return
+    let event: Partial<UserRevoked>
+    try { event = JSON.parse(message) as Partial<UserRevoked> } catch { return }
+    if (event.type !== 'user-revoked' || typeof event.userId !== 'string') return
+    const now = Date.now()
+    for (const [userId, at] of revokedAt) if (now - at > REVOCATION_MEMORY_MS) revokedAt.delete(userId)
+    revokedAt.set(event.userId, now)
+    const reason = CLOSE_REASONS[event.reason ?? 'locked'] ?? CLOSE_REASONS.locked
+    // 4003 (docs/protocol.md §6.5): the account was locked or offboarded; its tokens are revoked.
+    for (const socket of byUser.get(event.userId) ?? []) socket.close(4003, reason)
+  })
+  return {
+    /** Registers a socket; false (and closed) if a revocation for its user came after its token was checked. */
+    add(userId: string, socket: WebSocket, authenticatedAt: number): boolean {
+      if ((revokedAt.get(userId) ?? -1) >= authenticatedAt) {
+        socket.close(4003, CLOSE_REASONS.locked)
+        return false
+      }
+      let set = byUser.get(userId)
+      if (!set) byUser.set(userId, (set = new Set()))
+      set.add(socket)
+      return true
+    },
+    remove(userId: string, socket: WebSocket): void {
+      const set = byUser.get(userId)
+      if (set?.delete(socket) && set.size === 0) byUser.delete(userId)
+    },
+  }
+}
+
 export function createDeviceSocketHandler(app: FastifyInstance) {
   const parse = createFrameParser(app.config.MVM_MAX_ENVELOPE_BYTES)
   const { envelopes, subscriptions, messenger } = app.services
   const { metrics, inflight } = app
+  const registry = createSocketRegistry(app.services.subscriber)
 
-  return function handle(socket: WebSocket, session: Session): void {
+  return function handle(socket: WebSocket, session: Session, authenticatedAt: number): void {
     const deviceId = session.deviceId
     const log = app.log.child({ deviceId })
+    if (!registry.add(session.userId, socket, authenticatedAt)) return
     let syncing = true
     const held: DeliveryFrame[] = []
     const recent = new Set<string>()
@@ -58,6 +103,7 @@ export function createDeviceSocketHandler(app: FastifyInstance) {
     socket.on('error', (err) => log.debug({ err: err.message }, 'socket error'))
     const expiry = setTimeout(() => socket.close(4001, 'session expired'), Math.max(0, session.expiresAt - Date.now()))
     socket.on('close', () => {
+      registry.remove(session.userId, socket)
       metrics.connections.dec()
       clearTimeout(expiry)
       subscriptions.remove(deviceId, onLive).catch((err: Error) => log.debug({ err: err.message }, 'unsubscribe failed'))

@@ -1,0 +1,276 @@
+// Users as administrators manage them: a filtered, cursor-paged list; invitations with a one-time
+// enrollment token; profile changes; lock, unlock and offboarding. Every change and its audit
+// entry commit in one transaction; lock and offboarding then end the user's device sessions and
+// tell every gateway (DESIGN §6: at once, everywhere).
+import { randomUUID } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type pg from 'pg'
+import { inTransaction } from '../db/client.ts'
+import { BadRequest, UserNotFound, UserStateConflict, UsernameTaken } from '../errors.ts'
+import { mintEnrollmentToken, type UserStatus } from '../identity/users.ts'
+import { checkUsername, usernameKey } from '../identity/usernames.ts'
+import type { SessionService } from '../identity/sessions.ts'
+import { announceUserChanged, announceUserRevoked } from '../messaging/recipient-cache.ts'
+import type { AuditLog } from '../audit/audit-log.ts'
+import { actorOf, type Actor } from './actor.ts'
+
+export const MAX_PAGE = 200
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+export interface AdminUserView {
+  id: string
+  username: string
+  displayName: string
+  email: string | null
+  team: string | null
+  businessArea: string | null
+  externalId: string | null
+  status: UserStatus
+  createdAt: string
+  lastSeenAt: string | null
+  /** active devices */
+  devices: number
+}
+
+export type DeviceState = 'active' | 'wipe_pending' | 'wiped' | 'revoked'
+
+export interface DeviceView {
+  id: string
+  platform: string
+  name: string | null
+  state: DeviceState
+  enrolledAt: string
+  lastSeenAt: string | null
+}
+
+export interface Enrollment { token: string; expiresAt: string }
+
+interface UserRow {
+  id: string
+  username: string
+  username_key: string
+  display_name: string
+  email: string | null
+  team: string | null
+  business_area: string | null
+  external_id: string | null
+  status: UserStatus
+  created_at: Date
+  last_seen_at: Date | null
+  devices: number
+}
+
+const SELECT_USER = `
+SELECT u.*, (SELECT count(*)::int FROM devices d WHERE d.user_id = u.id AND d.state = 'active') AS devices
+FROM users u`
+
+function view(r: UserRow): AdminUserView {
+  return {
+    id: r.id, username: r.username, displayName: r.display_name, email: r.email, team: r.team,
+    businessArea: r.business_area, externalId: r.external_id, status: r.status,
+    createdAt: r.created_at.toISOString(), lastSeenAt: r.last_seen_at?.toISOString() ?? null, devices: r.devices,
+  }
+}
+
+/** The members an audit entry records before and after a change. */
+const profile = (u: AdminUserView) => ({ username: u.username, displayName: u.displayName, team: u.team, businessArea: u.businessArea, status: u.status })
+
+// The cursor is the last row's sort key, (username_key, id): a keyset, so rows inserted or
+// deleted between pages shift nothing, and no row is skipped or repeated.
+export function encodeCursor(key: string, id: string): string {
+  return Buffer.from(JSON.stringify([key, id])).toString('base64url')
+}
+
+function decodeCursor(cursor: string): [string, string] {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === 'string' && value[0].length <= 64 && typeof value[1] === 'string' && UUID.test(value[1])) {
+      return [value[0], value[1]]
+    }
+  } catch { /* refused below */ }
+  throw new BadRequest('cursor is not one this API returned')
+}
+
+const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`)
+
+export interface ListQuery { status?: UserStatus | undefined; q?: string | undefined; cursor?: string | undefined; limit?: number | undefined }
+
+export function createUserAdmin(deps: {
+  pool: pg.Pool
+  redis: Redis
+  sessions: Pick<SessionService, 'revokeDevices'>
+  audit: Pick<AuditLog, 'append'>
+  enrollmentTtlHours: number
+}) {
+  const { pool, audit } = deps
+
+  async function lockedRow(client: pg.PoolClient, id: string): Promise<AdminUserView> {
+    const { rows } = await client.query<UserRow>(`${SELECT_USER} WHERE u.id = $1 FOR UPDATE OF u`, [id])
+    if (!rows[0]) throw new UserNotFound()
+    return view(rows[0])
+  }
+
+  async function setStatus(client: pg.PoolClient, id: string, status: UserStatus): Promise<AdminUserView> {
+    await client.query('UPDATE users SET status = $2 WHERE id = $1', [id, status])
+    const { rows } = await client.query<UserRow>(`${SELECT_USER} WHERE u.id = $1`, [id])
+    return view(rows[0]!)
+  }
+
+  async function newToken(client: pg.PoolClient, userId: string): Promise<Enrollment> {
+    const { token, tokenHash, expiresAt } = mintEnrollmentToken(deps.enrollmentTtlHours)
+    await client.query('INSERT INTO enrollment_tokens (id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, $4)',
+      [randomUUID(), userId, Buffer.from(tokenHash), expiresAt])
+    return { token, expiresAt: expiresAt.toISOString() }
+  }
+
+  /** After a lock or offboarding committed: no session outlives it, and every gateway hears of it. */
+  async function revokeEverywhere(userId: string, reason: 'locked' | 'offboarded'): Promise<void> {
+    const { rows } = await pool.query<{ id: string }>('SELECT id FROM devices WHERE user_id = $1', [userId])
+    await deps.sessions.revokeDevices(rows.map((r) => r.id))
+    await announceUserRevoked(deps.redis, userId, reason)
+  }
+
+  return {
+    async list(query: ListQuery): Promise<{ users: AdminUserView[]; nextCursor: string | null }> {
+      const limit = Math.min(Math.max(query.limit ?? 50, 1), MAX_PAGE)
+      const after = query.cursor ? decodeCursor(query.cursor) : null
+      const q = query.q?.trim() ? query.q.trim() : null
+      const { rows } = await pool.query<UserRow>(
+        `${SELECT_USER}
+         WHERE ($1::user_status IS NULL OR u.status = $1::user_status)
+           AND ($2::text IS NULL OR u.username_key LIKE $2 ESCAPE '\\' OR lower(u.display_name) LIKE $3 ESCAPE '\\')
+           AND ($4::text IS NULL OR (u.username_key, u.id) > ($4::text, $5::uuid))
+         ORDER BY u.username_key, u.id
+         LIMIT $6`,
+        [query.status ?? null, q && `%${likeEscape(usernameKey(q))}%`, q && `%${likeEscape(q.normalize('NFKC').toLowerCase())}%`,
+          after?.[0] ?? null, after?.[1] ?? null, limit + 1])
+      const page = rows.slice(0, limit)
+      const last = page.at(-1)
+      return { users: page.map(view), nextCursor: rows.length > limit && last ? encodeCursor(last.username_key, last.id) : null }
+    },
+
+    async get(id: string): Promise<AdminUserView & { deviceList: DeviceView[] }> {
+      const { rows } = await pool.query<UserRow>(`${SELECT_USER} WHERE u.id = $1`, [id])
+      if (!rows[0]) throw new UserNotFound()
+      const devices = await pool.query<{ id: string; platform: string; name: string | null; state: DeviceState; enrolled_at: Date; last_seen_at: Date | null }>(
+        'SELECT id, platform, name, state, enrolled_at, last_seen_at FROM devices WHERE user_id = $1 ORDER BY enrolled_at, id', [id])
+      return {
+        ...view(rows[0]),
+        deviceList: devices.rows.map((d) => ({
+          id: d.id, platform: d.platform, name: d.name, state: d.state,
+          enrolledAt: d.enrolled_at.toISOString(), lastSeenAt: d.last_seen_at?.toISOString() ?? null,
+        })),
+      }
+    },
+
+    /** Creates an invited user and a one-time enrollment token (returned once, stored hashed). */
+    async invite(input: { username: string; displayName?: string | undefined; email?: string | undefined; team?: string | undefined; businessArea?: string | undefined }, actor: Actor): Promise<{ user: AdminUserView; enrollment: Enrollment }> {
+      const username = checkUsername(input.username)
+      const displayName = (input.displayName ?? username).normalize('NFKC').slice(0, 128)
+      try {
+        return await inTransaction(pool, async (client) => {
+          const id = randomUUID()
+          await client.query(
+            `INSERT INTO users (id, username, username_key, display_name, email, team, business_area) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+            [id, username, usernameKey(username), displayName, input.email ?? null, input.team?.normalize('NFKC') ?? null, input.businessArea?.normalize('NFKC') ?? null])
+          const enrollment = await newToken(client, id)
+          const { rows } = await client.query<UserRow>(`${SELECT_USER} WHERE u.id = $1`, [id])
+          const user = view(rows[0]!)
+          await audit.append({ ...actorOf(actor), action: 'user.created', target: { type: 'user', id }, details: { after: profile(user), enrollmentTokenExpiresAt: enrollment.expiresAt } }, client)
+          return { user, enrollment }
+        })
+      } catch (err) {
+        if ((err as { code?: string }).code === '23505') throw new UsernameTaken(username)
+        throw err
+      }
+    },
+
+    /** Changes display name, team or business area; null clears team and business area. */
+    async update(id: string, patch: { displayName?: string | undefined; team?: string | null | undefined; businessArea?: string | null | undefined }, actor: Actor): Promise<AdminUserView> {
+      return inTransaction(pool, async (client) => {
+        const before = await lockedRow(client, id)
+        const nfkc = (v: string | null | undefined) => (typeof v === 'string' ? v.normalize('NFKC') : v)
+        await client.query(
+          `UPDATE users SET
+             display_name = COALESCE($2, display_name),
+             team = CASE WHEN $3 THEN $4 ELSE team END,
+             business_area = CASE WHEN $5 THEN $6 ELSE business_area END
+           WHERE id = $1`,
+          [id, nfkc(patch.displayName) ?? null, patch.team !== undefined, nfkc(patch.team) ?? null, patch.businessArea !== undefined, nfkc(patch.businessArea) ?? null])
+        const { rows } = await client.query<UserRow>(`${SELECT_USER} WHERE u.id = $1`, [id])
+        const after = view(rows[0]!)
+        await audit.append({ ...actorOf(actor), action: 'user.updated', target: { type: 'user', id }, details: { before: profile(before), after: profile(after) } }, client)
+        return after
+      })
+    },
+
+    /** Locks a user: no authentication, no messages to them, every socket closed (4003). Idempotent. */
+    async lock(id: string, actor: Actor): Promise<AdminUserView> {
+      const user = await inTransaction(pool, async (client) => {
+        const before = await lockedRow(client, id)
+        if (before.status === 'offboarded') throw new UserStateConflict('offboarded')
+        const after = await setStatus(client, id, 'locked')
+        await audit.append({ ...actorOf(actor), action: 'user.lock', target: { type: 'user', id }, details: { before: { status: before.status }, after: { status: after.status } } }, client)
+        return after
+      })
+      await revokeEverywhere(id, 'locked')
+      return user
+    },
+
+    /** Back to active (or invited, when no device was ever enrolled). Idempotent for active users. */
+    async unlock(id: string, actor: Actor): Promise<AdminUserView> {
+      const user = await inTransaction(pool, async (client) => {
+        const before = await lockedRow(client, id)
+        if (before.status === 'offboarded') throw new UserStateConflict('offboarded')
+        if (before.status !== 'locked') return before
+        const { rows } = await client.query<{ enrolled: boolean }>('SELECT EXISTS (SELECT 1 FROM devices WHERE user_id = $1) AS enrolled', [id])
+        const after = await setStatus(client, id, rows[0]!.enrolled ? 'active' : 'invited')
+        await audit.append({ ...actorOf(actor), action: 'user.unlock', target: { type: 'user', id }, details: { before: { status: before.status }, after: { status: after.status } } }, client)
+        return after
+      })
+      await announceUserChanged(deps.redis, id)
+      return user
+    },
+
+    /**
+     * Offboards a user for good: status offboarded, every active device revoked (push token
+     * dropped), sessions ended, sockets closed. The user row, their envelopes and the audit trail
+     * stay for compliance.
+     */
+    async offboard(id: string, actor: Actor): Promise<AdminUserView> {
+      const user = await inTransaction(pool, async (client) => {
+        const before = await lockedRow(client, id)
+        if (before.status === 'offboarded') throw new UserStateConflict('offboarded')
+        const { rows: revoked } = await client.query<{ id: string }>(
+          "UPDATE devices SET state = 'revoked', push_token = NULL WHERE user_id = $1 AND state = 'active' RETURNING id", [id])
+        // Unused enrollment tokens die with the account.
+        await client.query('UPDATE enrollment_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL', [id])
+        const after = await setStatus(client, id, 'offboarded')
+        const devices = revoked.map((d) => d.id).sort()
+        await audit.append({
+          ...actorOf(actor), action: 'user.offboard', target: { type: 'user', id },
+          details: { before: { status: before.status }, after: { status: after.status }, revokedDevices: devices },
+        }, client)
+        for (const deviceId of devices) {
+          await audit.append({ ...actorOf(actor), action: 'device.revoked', target: { type: 'device', id: deviceId }, details: { userId: id, reason: 'offboard' } }, client)
+        }
+        return after
+      })
+      await revokeEverywhere(id, 'offboarded')
+      return user
+    },
+
+    /** A new one-time enrollment token for an invited or active user (earlier ones stay valid until used or expired). */
+    async issueToken(id: string, actor: Actor): Promise<{ user: AdminUserView; enrollment: Enrollment }> {
+      return inTransaction(pool, async (client) => {
+        const user = await lockedRow(client, id)
+        if (user.status === 'locked' || user.status === 'offboarded') throw new UserStateConflict(user.status)
+        const enrollment = await newToken(client, id)
+        await audit.append({ ...actorOf(actor), action: 'user.enrollment_token_issued', target: { type: 'user', id }, details: { username: user.username, expiresAt: enrollment.expiresAt } }, client)
+        return { user, enrollment }
+      })
+    },
+  }
+}
+
+export type UserAdmin = ReturnType<typeof createUserAdmin>
