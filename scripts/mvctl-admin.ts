@@ -87,7 +87,7 @@ export async function adminMain(argv: string[], usage: string, osUser: string): 
     } else {
       const created = await admins.createFirstOwner()
       if (created) {
-        out(`first administrator created; sign in at /admin/v1/login and change nothing until you have stored this:\n  username: ${created.admin.username}\n  password: ${created.password}\n(shown once; "npm run mvctl -- admin reset-password ${created.admin.username}" makes a new one)`,
+        out(`first administrator created (store the password now; it is shown once):\n  username: ${created.admin.username}\n  password: ${created.password}\n(lost it? "npm run mvctl -- admin reset-password ${created.admin.username}" makes a new one)`,
           { ...created.admin, password: created.password })
       } else if (values.json) {
         out('', null)

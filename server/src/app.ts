@@ -1,6 +1,6 @@
 // Builds the gateway: plugins and routes registered explicitly and in order. It never listens;
 // server/src/main.ts does.
-import Fastify, { type FastifyReply, type FastifyServerOptions } from 'fastify'
+import Fastify, { LogController, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import websocket from '@fastify/websocket'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { TlsOptions } from 'node:tls'
@@ -44,7 +44,7 @@ export async function buildApp({ config, https = null, logger }: BuildOptions) {
     trustProxy: false,
     requestIdHeader: false,
     // one line per request drowns what matters; errors are logged by the error handler
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Errors Fastify raises before routing (a bad percent-escape, an over-long path parameter)
     // get the same body as every other refusal.
     frameworkErrors: (_error, req, reply) => {
