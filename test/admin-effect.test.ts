@@ -133,6 +133,6 @@ t.test('lock and offboarding reach every gateway within a second', async (t) => 
     const { rows: [user] } = await pool.query('SELECT username, status FROM users WHERE id = $1', [carol!.user.id])
     t.same(user, { username: 'carol', status: 'offboarded' }, 'the user row stays')
     const actions = (await pool.query('SELECT action, target_id FROM audit_entries WHERE target_id = ANY($1) ORDER BY seq', [[carol!.user.id, carolPhone.client.deviceId]])).rows
-    t.same(actions.map((a) => a.action), ['user.created', 'user.offboard', 'device.revoked'])
+    t.same(actions.map((a) => a.action), ['user.created', 'device.enrolled', 'user.offboard', 'device.revoked'])
   })
 })

@@ -70,3 +70,36 @@ t.test('alice on gateway 1 and bob on gateway 2 chat end to end', async (t) => {
     }
   })
 })
+
+t.test('enrollments and failed device sign-ins are in the audit log; unknown challenges are not', async (t) => {
+  const db = await freshDatabase(t)
+  const gateway = await startGateway(t, db)
+  const tokens = await addUsers(db, ['dora'])
+  const dora = await enroll(t, gateway, tokens.dora!)
+  const { request } = await import('node:https')
+  const post = (path: string, body: object) => new Promise<number>((resolve, reject) => {
+    const req = request(`${gateway.url}${path}`, { method: 'POST', ca: gateway.ca, headers: { 'content-type': 'application/json' } }, (res) => { res.resume(); resolve(res.statusCode ?? 0) })
+    req.on('error', reject)
+    req.end(JSON.stringify(body))
+  })
+  const deviceId = dora.client.deviceId
+  const badSignature = Buffer.alloc(64, 7).toString('base64')
+  const { challenge } = await new Promise<{ challenge: string }>((resolve, reject) => {
+    const req = request(`${gateway.url}/v1/auth/challenge`, { method: 'POST', ca: gateway.ca, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = ''
+      res.on('data', (c) => { text += c })
+      res.on('end', () => resolve(JSON.parse(text)))
+    })
+    req.on('error', reject)
+    req.end(JSON.stringify({ deviceId }))
+  })
+  t.equal(await post('/v1/auth/session', { deviceId, challenge, signature: badSignature }), 401)
+  t.equal(await post('/v1/auth/session', { deviceId, challenge: Buffer.alloc(32, 1).toString('base64'), signature: badSignature }), 401)
+  const pg = (await import('pg')).default
+  const client = new pg.Client({ connectionString: db })
+  await client.connect()
+  t.teardown(() => client.end())
+  const { rows } = await client.query('SELECT action, details FROM audit_entries ORDER BY seq')
+  t.same(rows.map((r) => r.action), ['device.enrolled', 'device.auth_failed'], 'one failure recorded: the one with an issued challenge')
+  t.same(rows[1].details, { reason: 'signature' })
+})

@@ -32,7 +32,7 @@ const challengeKey = (deviceId: string, challenge: string) => `mvm:challenge:${d
 const sessionKey = (token: string) => `mvm:session:${sha256hex(token)}`
 const deviceSessionsKey = (deviceId: string) => `mvm:device-sessions:${deviceId}`
 
-export function createSessionService(deps: { prisma: Prisma; redis: Redis; ttlSeconds: number }) {
+export function createSessionService(deps: { prisma: Prisma; redis: Redis; ttlSeconds: number; mayConnect?: (userId: string) => Promise<boolean> }) {
   const { prisma, redis } = deps
 
   /** Ends every session of these devices (all of a user's on lock and offboarding). */
@@ -55,13 +55,20 @@ export function createSessionService(deps: { prisma: Prisma; redis: Redis; ttlSe
       return { challenge, expiresIn: CHALLENGE_TTL_SECONDS }
     },
 
-    async open(deviceId: string, challenge: string, signature: Uint8Array): Promise<{ token: string; expiresAt: Date; session: Session }> {
+    /** `onRejected` hears of failures after a valid challenge (an unknown challenge is not worth a record). */
+    async open(deviceId: string, challenge: string, signature: Uint8Array, hooks: { onRejected?: (reason: 'inactive' | 'signature' | 'not_whitelisted') => Promise<void> } = {}): Promise<{ token: string; expiresAt: Date; session: Session }> {
       // GETDEL makes each challenge single-use.
       const fresh = await redis.getdel(challengeKey(deviceId, challenge))
       if (!fresh) throw new AuthFailed()
+      const reject = async (reason: 'inactive' | 'signature' | 'not_whitelisted'): Promise<never> => {
+        await hooks.onRejected?.(reason)
+        throw new AuthFailed()
+      }
       const device = await prisma.device.findUnique({ where: { id: deviceId }, include: { user: { select: { status: true } } } })
-      if (!device || device.state !== 'active' || device.user.status !== 'active') throw new AuthFailed()
-      if (!verifyEd25519(device.ed25519PublicKey, authMessage(deviceId, Buffer.from(challenge, 'base64')), signature)) throw new AuthFailed()
+      if (!device || device.state !== 'active' || device.user.status !== 'active') return reject('inactive')
+      if (!verifyEd25519(device.ed25519PublicKey, authMessage(deviceId, Buffer.from(challenge, 'base64')), signature)) return reject('signature')
+      // DESIGN §6: only whitelisted users may connect.
+      if (deps.mayConnect && !(await deps.mayConnect(device.userId))) return reject('not_whitelisted')
       const token = randomBytes(32).toString('base64url')
       const expiresAt = Date.now() + deps.ttlSeconds * 1000
       const session: Session = { deviceId, userId: device.userId, expiresAt }

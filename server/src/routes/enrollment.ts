@@ -36,6 +36,10 @@ const enrollment: FastifyPluginAsyncTypebox = async (app) => {
       name: req.body.name,
     })
     req.log.info({ deviceId: device.deviceId, userId: device.userId }, 'device enrolled')
+    await app.services.audit.append({
+      actor: { type: 'user', id: device.userId }, action: 'device.enrolled', target: { type: 'device', id: device.deviceId },
+      sourceIp: req.ip, details: { platform: req.body.platform },
+    })
     return reply.code(201).send(device)
   })
 
@@ -53,7 +57,10 @@ const enrollment: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (req) => {
     try {
-      const { token, expiresAt, session } = await app.services.sessions.open(req.body.deviceId, req.body.challenge, Buffer.from(req.body.signature, 'base64'))
+      const { token, expiresAt, session } = await app.services.sessions.open(req.body.deviceId, req.body.challenge, Buffer.from(req.body.signature, 'base64'), {
+        // written only for a challenge the gateway issued, so strangers cannot flood the log
+        onRejected: (reason) => app.services.audit.append({ actor: { type: 'device', id: req.body.deviceId }, action: 'device.auth_failed', sourceIp: req.ip, details: { reason } }).then(() => {}),
+      })
       return { token, expiresAt: expiresAt.toISOString(), userId: session.userId }
     } catch (err) {
       req.log.info({ deviceId: req.body.deviceId }, 'device authentication failed')
