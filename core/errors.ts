@@ -41,3 +41,7 @@ export const TotpSetupMissing = createError('MVM_ADMIN_TOTP_NOT_STARTED', 'start
 export const TotpCodeInvalid = createError('MVM_ADMIN_TOTP_INVALID', 'the TOTP code is wrong', 400)
 export const ApiTokenNotFound = createError('MVM_API_TOKEN_NOT_FOUND', 'no such API token', 404)
 export const UserStateConflict = createError('MVM_USER_STATE_CONFLICT', 'the user is %s', 409)
+export const PoolNotFound = createError('MVM_POOL_NOT_FOUND', 'no such pool', 404)
+export const PoolNameTaken = createError('MVM_POOL_EXISTS', 'pool %s exists', 409)
+export const WhitelistEntryNotFound = createError('MVM_WHITELIST_ENTRY_NOT_FOUND', 'no such whitelist entry', 404)
+export const WhitelistEntryExists = createError('MVM_WHITELIST_ENTRY_EXISTS', 'this whitelist entry exists', 409)

@@ -13,6 +13,8 @@ export const RIGHTS = [
   'audit:read', // read and export the audit log and activity
   'api-tokens:manage', // create, list and revoke API tokens
   'admins:manage', // create, change and reset administrators
+  'policy:read', // read whitelist and pools
+  'policy:manage', // change whitelist mode and entries, pools and their members
 ] as const
 export type Right = (typeof RIGHTS)[number]
 
@@ -20,7 +22,7 @@ export const ROLE_RIGHTS: Record<AdminRole, readonly Right[]> = {
   owner: RIGHTS,
   admin: RIGHTS.filter((r) => r !== 'admins:manage'),
   helpdesk: ['users:read', 'users:invite', 'users:lock'],
-  auditor: ['users:read', 'audit:read'],
+  auditor: ['users:read', 'audit:read', 'policy:read'],
 }
 
 /** Scopes an API token may carry, and the rights each grants. Tokens never manage tokens or admins. */

@@ -187,7 +187,7 @@ export function createUserAdmin(deps: {
 
     /** Changes display name, team or business area; null clears team and business area. */
     async update(id: string, patch: { displayName?: string | undefined; team?: string | null | undefined; businessArea?: string | null | undefined }, actor: Actor): Promise<AdminUserView> {
-      return inTransaction(pool, async (client) => {
+      const user = await inTransaction(pool, async (client) => {
         const before = await lockedRow(client, id)
         const nfkc = (v: string | null | undefined) => (typeof v === 'string' ? v.normalize('NFKC') : v)
         await client.query(
@@ -200,8 +200,11 @@ export function createUserAdmin(deps: {
         const { rows } = await client.query<UserRow>(`${SELECT_USER} WHERE u.id = $1`, [id])
         const after = view(rows[0]!)
         await audit.append({ ...actorOf(actor), action: 'user.updated', target: { type: 'user', id }, details: { before: profile(before), after: profile(after) } }, client)
-        return after
+        return { before, after }
       })
+      // Team and business area decide whitelisting: every gateway drops what it cached about the user.
+      if (user.before.team !== user.after.team || user.before.businessArea !== user.after.businessArea) await announceUserChanged(deps.redis, id)
+      return user.after
     },
 
     /** Locks a user: no authentication, no messages to them, every socket closed (4003). Idempotent. */

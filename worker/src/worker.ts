@@ -44,10 +44,11 @@ export async function startWorker(config: Config, log: pino.Logger, opts: { sche
     metrics,
     collectDepths,
     workers: [retention],
-    /** Stop intake, let running jobs finish, then close Redis and the database. */
-    async close() {
+    /** Stop intake, let running jobs finish, then close Redis and the database; `purge` (tests) also deletes the queues' keys. */
+    async close(opts: { purge?: boolean } = {}) {
       const workers = [retention]
       await Promise.all(workers.map((w) => w.close()))
+      if (opts.purge) await retentionQueue.obliterate({ force: true })
       await retentionQueue.close()
       await db.close()
     },

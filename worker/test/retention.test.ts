@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import pino from 'pino'
 import { QueueEvents } from 'bullmq'
-import { createRedis } from '#core/redis.ts'
+import { redisOptions } from '#core/redis.ts'
 import { freshDatabase, testConfig } from '../../test/support/services.ts'
 import { startWorker } from '../src/worker.ts'
 
@@ -37,13 +37,10 @@ t.test('retention job through BullMQ deletes expired deliveries, delivered envel
   // the periodic schedule is left out so that this test's job is the only run
   const prefix = `mvm-test-${randomUUID()}`
   const worker = await startWorker(config, pino({ level: 'silent' }), { schedule: false, prefix })
-  t.teardown(async () => {
-    await worker.queues.retention.obliterate({ force: true })
-    await worker.close()
-  })
-  const connection = createRedis(config, { maxRetriesPerRequest: null })
-  const events = new QueueEvents('retention', { connection, prefix })
-  t.teardown(async () => { await events.close(); connection.disconnect() })
+  t.teardown(() => worker.close({ purge: true }))
+  // options, not a connection: QueueEvents then owns its blocking connection and closes it itself
+  const events = new QueueEvents('retention', { connection: redisOptions(config, { maxRetriesPerRequest: null }), prefix })
+  t.teardown(() => events.close())
   await events.waitUntilReady()
   const job = await worker.queues.retention.add('retention', {})
   const result = await job.waitUntilFinished(events, 20_000)
@@ -65,7 +62,6 @@ t.test('the worker schedules retention periodically', async (t) => {
     const schedulers = await worker.queues.retention.getJobSchedulers()
     t.ok(schedulers.some((s) => s.key === 'retention-periodic' && s.every === 600_000), 'every ten minutes')
   } finally {
-    await worker.queues.retention.obliterate({ force: true }) // leave nothing behind in Redis
-    await worker.close()
+    await worker.close({ purge: true }) // leave nothing behind in Redis
   }
 })

@@ -18,6 +18,8 @@ import { createAdminService, type AdminService } from '#core/admin/admins.ts'
 import { createAdminSessionStore, type AdminSessionStore } from '#core/admin/sessions.ts'
 import { createApiTokenService, type ApiTokenService } from '#core/admin/api-tokens.ts'
 import { createUserAdmin, type UserAdmin } from '#core/admin/users.ts'
+import { createPolicyCache, type PolicyCache } from '#core/policy/policy.ts'
+import { createPolicyAdmin, type PolicyAdmin } from '#core/policy/admin.ts'
 
 export interface Services {
   db: Db
@@ -31,7 +33,8 @@ export interface Services {
   directory: DirectoryService
   subscriptions: DeviceSubscriptions
   audit: AuditLog
-  admin: { accounts: AdminService; sessions: AdminSessionStore; apiTokens: ApiTokenService; users: UserAdmin }
+  policy: PolicyCache
+  admin: { accounts: AdminService; sessions: AdminSessionStore; apiTokens: ApiTokenService; users: UserAdmin; policy: PolicyAdmin }
 }
 
 declare module 'fastify' {
@@ -45,24 +48,29 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   for (const r of [redis, subscriber]) r.on('error', (err) => app.log.warn({ err: err.message }, 'redis error'))
   const recipients = createRecipientCache({ pool: db.pool })
   await recipients.listen(subscriber)
-  const envelopes = createEnvelopeService({ pool: db.pool, recipients })
-  const sessions = createSessionService({ prisma: db.prisma, redis, ttlSeconds: config.MVM_SESSION_TTL_SECONDS })
+  const policy = createPolicyCache({ pool: db.pool })
+  await policy.listen(subscriber)
+  const mayExchange = (a: string, b: string) => policy.mayExchange(a, b)
+  const envelopes = createEnvelopeService({ pool: db.pool, recipients, mayExchange })
+  const sessions = createSessionService({ prisma: db.prisma, redis, ttlSeconds: config.MVM_SESSION_TTL_SECONDS, mayConnect: (userId) => policy.isWhitelisted(userId) })
   const audit = createAuditLog({ pool: db.pool })
   const services: Services = {
     db, redis, subscriber,
     users: createUserService({ prisma: db.prisma, enrollmentTtlHours: config.MVM_ENROLLMENT_TTL_HOURS }),
-    enrollment: createEnrollmentService({ prisma: db.prisma, onDevicesChanged: (userId) => announceUserChanged(redis, userId) }),
+    enrollment: createEnrollmentService({ prisma: db.prisma, mayEnroll: (userId) => policy.isWhitelisted(userId), onDevicesChanged: (userId) => announceUserChanged(redis, userId) }),
     sessions,
     envelopes,
     messenger: createMessenger({ envelopes, redis, onPublishError: (err) => app.log.warn({ err: err.message }, 'publish failed; recipients will read the store') }),
-    directory: createDirectoryService({ pool: db.pool }),
+    directory: createDirectoryService({ pool: db.pool, mayExchange }),
     subscriptions: createDeviceSubscriptions(subscriber),
     audit,
+    policy,
     admin: {
       accounts: createAdminService({ pool: db.pool, redis, audit }),
       sessions: createAdminSessionStore({ redis }),
       apiTokens: createApiTokenService({ pool: db.pool, audit }),
       users: createUserAdmin({ pool: db.pool, redis, sessions, audit, enrollmentTtlHours: config.MVM_ENROLLMENT_TTL_HOURS }),
+      policy: createPolicyAdmin({ pool: db.pool, redis, audit }),
     },
   }
   app.decorate('config', config)

@@ -19,7 +19,7 @@ t.test('docs/admin-api.md and /admin/v1/openapi.json against the gateway', async
 
   // documented routes: "### `METHOD /admin/v1/…`" followed by "Access: …"
   const documented = new Map<string, string>()
-  for (const m of doc.matchAll(/^### `(GET|POST|PATCH|DELETE) (\/admin\/v1\/[^`]*)`\n(?:Access: (public|session|`([a-z:-]+)`))?/gm)) {
+  for (const m of doc.matchAll(/^### `(GET|POST|PUT|PATCH|DELETE) (\/admin\/v1\/[^`]*)`\n(?:Access: (public|session|`([a-z:-]+)`))?/gm)) {
     documented.set(`${m[1]} ${m[2]}`, m[4] ?? m[3] ?? '')
   }
   const registered: string[] = []

@@ -8,6 +8,7 @@ import session from './session.ts'
 import users from './users.ts'
 import apiTokens from './api-tokens.ts'
 import admins from './admins.ts'
+import policy from './policy.ts'
 
 export const ADMIN_PREFIX = '/admin/v1'
 
@@ -33,6 +34,7 @@ const admin: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(users)
   await app.register(apiTokens)
   await app.register(admins)
+  await app.register(policy)
 
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
 }
