@@ -11,18 +11,9 @@ import { freshDatabase } from './support/services.ts'
 import { startGateway, type Gateway } from './support/gateway.ts'
 import { enroll } from './support/people.ts'
 import { database, eventually, handSeal, openSocket, refusedUpgrade, request } from './support/attack.ts'
-import { httpsRequest } from './support/operations.ts'
+import { adminSession } from './support/operations.ts'
 
 const provider = defaultProvider()
-
-/** Signs in to the admin API of `gw` like the portal: the session cookie and the CSRF token on every call. */
-async function adminSession(gw: Gateway, username: string, password: string) {
-  const login = await httpsRequest(gw, { path: '/admin/v1/login', body: { username, password } })
-  if (login.status !== 200) throw new Error(`login: ${login.status} ${JSON.stringify(login.body)}`)
-  const cookie = String(login.headers['set-cookie']).split(';')[0]!
-  const headers = { cookie, 'x-csrf-token': login.body.csrfToken as string }
-  return (method: string, path: string, body?: unknown) => httpsRequest(gw, { method, path, headers, ...(body === undefined ? {} : { body }) })
-}
 
 /** Authenticates `client`'s device from scratch (no cached token): the session token, or the refusal's status. */
 async function authenticate(gw: Gateway, client: MessengerClient): Promise<string | number> {

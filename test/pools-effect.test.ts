@@ -11,17 +11,9 @@ import { freshDatabase } from './support/services.ts'
 import { startGateway, type Gateway } from './support/gateway.ts'
 import { enroll } from './support/people.ts'
 import { database, handSeal, request } from './support/attack.ts'
-import { httpsRequest } from './support/operations.ts'
+import { adminSession } from './support/operations.ts'
 
 const provider = defaultProvider()
-
-async function adminSession(gw: Gateway, username: string, password: string) {
-  const login = await httpsRequest(gw, { path: '/admin/v1/login', body: { username, password } })
-  if (login.status !== 200) throw new Error(`login: ${login.status} ${JSON.stringify(login.body)}`)
-  const cookie = String(login.headers['set-cookie']).split(';')[0]!
-  const headers = { cookie, 'x-csrf-token': login.body.csrfToken as string }
-  return (method: string, path: string, body?: unknown) => httpsRequest(gw, { method, path, headers, ...(body === undefined ? {} : { body }) })
-}
 
 /** A raw envelope from `sender` to `to`'s one device, past the SDK's directory look-up. */
 function envelopeFor(sender: MessengerClient, to: MessengerClient) {

@@ -372,3 +372,12 @@ export function startWorkerProcess(t: Teardown, env: Record<string, string>): Wo
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   return { process: child, output: () => output, exited }
 }
+
+/** Signs in to the admin API of `gw` like the portal: the session cookie and the CSRF token on every call. */
+export async function adminSession(gw: Target, username: string, password: string) {
+  const login = await httpsRequest(gw, { path: '/admin/v1/login', body: { username, password } })
+  if (login.status !== 200) throw new Error(`login: ${login.status} ${JSON.stringify(login.body)}`)
+  const cookie = String(login.headers['set-cookie']).split(';')[0]!
+  const headers = { cookie, 'x-csrf-token': login.body.csrfToken as string }
+  return (method: string, path: string, body?: unknown) => httpsRequest(gw, { method, path, headers, ...(body === undefined ? {} : { body }) })
+}
