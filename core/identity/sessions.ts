@@ -1,14 +1,15 @@
 // Device authentication: an Ed25519 challenge-response yields a short-lived opaque session token.
 // Challenges and sessions live in Redis (rebuildable: a client simply authenticates again);
 // only SHA-256 of a token is used as a key, so a Redis dump holds no usable token.
-import { createHash, createPublicKey, randomBytes, verify } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Prisma } from '../db/client.ts'
+import { createNativeProvider } from '#sdk/crypto/index.ts'
 import { AuthFailed } from '../errors.ts'
 
 export const AUTH_CONTEXT = 'mobivisor-messenger/v1 auth'
 const CHALLENGE_TTL_SECONDS = 60
-const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
+const nativeCrypto = createNativeProvider()
 
 export interface Session { deviceId: string; userId: string; expiresAt: number }
 
@@ -17,14 +18,9 @@ export function authMessage(deviceId: string, challenge: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(AUTH_CONTEXT, 'utf8'), Buffer.of(0), Buffer.from(deviceId, 'utf8'), Buffer.of(0), challenge])
 }
 
+/** The SDK's native Ed25519 check (it also refuses non-canonical signatures): one implementation for both sides. */
 export function verifyEd25519(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-  if (publicKey.length !== 32 || signature.length !== 64) return false
-  try {
-    const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, publicKey]), format: 'der', type: 'spki' })
-    return verify(null, message, key, signature)
-  } catch {
-    return false
-  }
+  return nativeCrypto.ed25519Verify(publicKey, message, signature)
 }
 
 const sha256hex = (s: string) => createHash('sha256').update(s).digest('hex')
