@@ -30,6 +30,8 @@ export const SCOPES = {
   'users:read': ['users:read'],
   'users:write': ['users:invite', 'users:lock', 'users:write'],
   'audit:read': ['audit:read'],
+  'policy:read': ['policy:read'],
+  'policy:manage': ['policy:read', 'policy:manage'],
 } as const satisfies Record<string, readonly Right[]>
 export type Scope = keyof typeof SCOPES
 export const SCOPE_NAMES = Object.keys(SCOPES) as Scope[]

@@ -13,6 +13,7 @@ import type { SessionService } from '../identity/sessions.ts'
 import { announceUserChanged, announceUserRevoked } from '../messaging/recipient-cache.ts'
 import type { AuditLog } from '../audit/audit-log.ts'
 import { actorOf, type Actor } from './actor.ts'
+import { endUnlistedSessions, findUnlisted } from '../policy/unlisted.ts'
 
 export const MAX_PAGE = 200
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
@@ -200,10 +201,13 @@ export function createUserAdmin(deps: {
         const { rows } = await client.query<UserRow>(`${SELECT_USER} WHERE u.id = $1`, [id])
         const after = view(rows[0]!)
         await audit.append({ ...actorOf(actor), action: 'user.updated', target: { type: 'user', id }, details: { before: profile(before), after: profile(after) } }, client)
-        return { before, after }
+        const moved = before.team !== after.team || before.businessArea !== after.businessArea
+        return { after, moved, unlisted: moved ? await findUnlisted(client, { userIds: [id] }) : [] }
       })
-      // Team and business area decide whitelisting: every gateway drops what it cached about the user.
-      if (user.before.team !== user.after.team || user.before.businessArea !== user.after.businessArea) await announceUserChanged(deps.redis, id)
+      // Team and business area decide whitelisting: every gateway drops what it cached about the
+      // user, and a user the move took off the whitelist is disconnected at once.
+      if (user.moved) await announceUserChanged(deps.redis, id)
+      await endUnlistedSessions({ redis: deps.redis, sessions: deps.sessions }, user.unlisted)
       return user.after
     },
 

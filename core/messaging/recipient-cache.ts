@@ -65,14 +65,22 @@ export async function announceUserChanged(redis: Redis, userId: string): Promise
   await redis.publish(CONTROL_CHANNEL, JSON.stringify({ type: 'user-changed', userId }))
 }
 
-export type RevokeReason = 'locked' | 'offboarded'
+export type RevokeReason = 'locked' | 'offboarded' | 'not_whitelisted'
 export interface UserRevoked { type: 'user-revoked'; userId: string; reason: RevokeReason }
 
 /**
- * Tells every gateway that a user was locked or offboarded: each drops what it cached about the
+ * Tells every gateway that a user was locked, offboarded or taken off the whitelist: each drops what it cached about the
  * user and closes the user's sockets (server/src/ws/device-socket.ts). Sent after the sessions
  * were revoked, so a client that reconnects at once is refused.
  */
 export async function announceUserRevoked(redis: Redis, userId: string, reason: RevokeReason): Promise<void> {
   await redis.publish(CONTROL_CHANNEL, JSON.stringify({ type: 'user-revoked', userId, reason } satisfies UserRevoked))
+}
+
+/** announceUserRevoked for many users in one round trip. */
+export async function announceUsersRevoked(redis: Redis, userIds: readonly string[], reason: RevokeReason): Promise<void> {
+  if (userIds.length === 0) return
+  const pipeline = redis.pipeline()
+  for (const userId of userIds) pipeline.publish(CONTROL_CHANNEL, JSON.stringify({ type: 'user-revoked', userId, reason } satisfies UserRevoked))
+  await pipeline.exec()
 }

@@ -9,6 +9,8 @@ import { BadRequest, PoolNameTaken, PoolNotFound, UserNotFound, WhitelistEntryEx
 import type { AuditLog } from '../audit/audit-log.ts'
 import { actorOf, type Actor } from '../admin/actor.ts'
 import { announcePolicyChanged } from './policy.ts'
+import { endUnlistedSessions, findUnlisted, type Unlisted, type UnlistedScope } from './unlisted.ts'
+import type { SessionService } from '../identity/sessions.ts'
 
 export const WHITELIST_MODES = ['all', 'whitelist'] as const
 export type WhitelistMode = (typeof WHITELIST_MODES)[number]
@@ -28,13 +30,26 @@ type PoolRow = { id: string; name: string; created_at: Date; members: number }
 const poolView = (r: PoolRow): PoolView => ({ id: r.id, name: r.name, createdAt: r.created_at.toISOString(), members: r.members })
 const SELECT_POOL = 'SELECT p.id, p.name, p.created_at, (SELECT count(*)::int FROM pool_members m WHERE m.pool_id = p.id) AS members FROM pools p'
 
-export function createPolicyAdmin(deps: { pool: pg.Pool; redis: Redis; audit: Pick<AuditLog, 'append'> }) {
+export function createPolicyAdmin(deps: { pool: pg.Pool; redis: Redis; audit: Pick<AuditLog, 'append'>; sessions: Pick<SessionService, 'revokeDevices'> }) {
   const { pool, audit } = deps
   const adminId = (a: Actor) => (a.type === 'admin' ? a.id : null)
 
   async function changed<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const result = await inTransaction(pool, fn)
     await announcePolicyChanged(deps.redis)
+    return result
+  }
+
+  /** A whitelist change: `scope` names who it may take off the list; their sessions end after the commit. */
+  async function whitelistChanged<T>(scope: (result: T) => UnlistedScope | null, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    let unlisted: Unlisted[] = []
+    const result = await changed(async (client) => {
+      const r = await fn(client)
+      const s = scope(r)
+      if (s) unlisted = await findUnlisted(client, s)
+      return r
+    })
+    await endUnlistedSessions({ redis: deps.redis, sessions: deps.sessions }, unlisted)
     return result
   }
 
@@ -51,8 +66,9 @@ export function createPolicyAdmin(deps: { pool: pg.Pool; redis: Redis; audit: Pi
       return rows[0]?.whitelist_mode ?? 'all'
     },
 
+    /** Switching to `whitelist` ends, at once, the sessions of everyone no entry matches. */
     async setMode(mode: WhitelistMode, actor: Actor): Promise<WhitelistMode> {
-      return changed(async (client) => {
+      return whitelistChanged(() => (mode === 'whitelist' ? { all: true } : null), async (client) => {
         await client.query('INSERT INTO org_settings (id) VALUES (1) ON CONFLICT (id) DO NOTHING')
         const { rows } = await client.query<{ whitelist_mode: WhitelistMode }>('SELECT whitelist_mode FROM org_settings WHERE id = 1 FOR UPDATE')
         const before = rows[0]!.whitelist_mode
@@ -90,8 +106,9 @@ export function createPolicyAdmin(deps: { pool: pg.Pool; redis: Redis; audit: Pi
       }
     },
 
+    /** Ends, at once, the sessions of those the entry matched and no other entry does. */
     async removeEntry(id: string, actor: Actor): Promise<WhitelistEntryView> {
-      return changed(async (client) => {
+      return whitelistChanged((entry) => ({ entry }), async (client) => {
         const { rows } = await client.query<EntryRow>('DELETE FROM whitelist_entries WHERE id = $1 RETURNING id, kind, value, created_at, created_by', [id])
         if (!rows[0]) throw new WhitelistEntryNotFound()
         const entry = entryView(rows[0])

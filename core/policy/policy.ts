@@ -8,13 +8,16 @@ import { CONTROL_CHANNEL } from '../messaging/recipient-cache.ts'
 
 export interface UserPolicy { whitelisted: boolean; pools: string[] }
 
-const LOAD = `
-SELECT u.id AS user_id,
-  (COALESCE((SELECT whitelist_mode FROM org_settings WHERE id = 1), 'all') = 'all'
+/** SQL: true when the user row `u` may enroll, connect and be messaged under the whitelist. */
+export const WHITELISTED = `(COALESCE((SELECT whitelist_mode FROM org_settings WHERE id = 1), 'all') = 'all'
    OR EXISTS (SELECT 1 FROM whitelist_entries w WHERE
         (w.kind = 'user' AND w.value = u.id::text)
      OR (w.kind = 'team' AND w.value = u.team)
-     OR (w.kind = 'business_area' AND w.value = u.business_area))) AS whitelisted,
+     OR (w.kind = 'business_area' AND w.value = u.business_area)))`
+
+const LOAD = `
+SELECT u.id AS user_id,
+  ${WHITELISTED} AS whitelisted,
   COALESCE((SELECT array_agg(m.pool_id::text ORDER BY m.pool_id) FROM pool_members m WHERE m.user_id = u.id), '{}') AS pools
 FROM users u WHERE u.id = ANY($1::uuid[])`
 

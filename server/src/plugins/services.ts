@@ -70,7 +70,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
       sessions: createAdminSessionStore({ redis }),
       apiTokens: createApiTokenService({ pool: db.pool, audit }),
       users: createUserAdmin({ pool: db.pool, redis, sessions, audit, enrollmentTtlHours: config.MVM_ENROLLMENT_TTL_HOURS }),
-      policy: createPolicyAdmin({ pool: db.pool, redis, audit }),
+      policy: createPolicyAdmin({ pool: db.pool, redis, audit, sessions }),
     },
   }
   app.decorate('config', config)

@@ -24,7 +24,7 @@ function refOf(text: string): { ref?: string } {
   }
 }
 
-const CLOSE_REASONS: Record<UserRevoked['reason'], string> = { locked: 'account locked', offboarded: 'account offboarded' }
+const CLOSE_REASONS: Record<UserRevoked['reason'], string> = { locked: 'account locked', offboarded: 'account offboarded', not_whitelisted: 'not whitelisted' }
 // How long a revocation is remembered, for sockets whose token was checked before it arrived.
 const REVOCATION_MEMORY_MS = 60_000
 

@@ -58,6 +58,23 @@ t.test('API tokens', async (t) => {
     t.ok(used.lastUsedAt, 'last use is recorded')
   })
 
+  t.test('scopes: policy:read reads whitelist and pools, policy:manage changes them; helpdesk cannot issue either', async (t) => {
+    const reader = (await issue(['policy:read'])).token
+    const manager = (await issue(['policy:manage'])).token
+    t.equal((await withToken(reader, 'GET', '/admin/v1/pools')).statusCode, 200)
+    t.equal((await withToken(reader, 'GET', '/admin/v1/whitelist/mode')).statusCode, 200)
+    t.equal((await withToken(reader, 'POST', '/admin/v1/pools', { name: uniqueName('pool') })).statusCode, 403, 'policy:read changes nothing')
+    const created = await withToken(manager, 'POST', '/admin/v1/pools', { name: uniqueName('pool') })
+    t.equal(created.statusCode, 201, 'policy:manage creates a pool')
+    t.equal((await withToken(manager, 'GET', `/admin/v1/pools/${created.json().pool.id}`)).statusCode, 200, 'and reads it')
+    t.equal((await withToken(manager, 'GET', '/admin/v1/users')).statusCode, 403, 'but not users')
+    const helpdesk = await adminAs(app, 'helpdesk')
+    for (const scope of ['policy:read', 'policy:manage']) {
+      const res = await helpdesk.call({ method: 'POST', url: '/admin/v1/api-tokens', payload: { name: 'x', scopes: [scope] } })
+      t.equal(res.statusCode, 403, `helpdesk cannot issue ${scope}`)
+    }
+  })
+
   t.test('a token carries at most its creator\'s rights, now: demoted, it shrinks; disabled, it stops', async (t) => {
     const ann = await addAdmin(app, 'admin')
     const annSession = await signIn(app, ann)

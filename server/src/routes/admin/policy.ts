@@ -31,7 +31,7 @@ const policy: FastifyPluginAsyncTypebox = async (app) => {
 
   app.put('/whitelist/mode', {
     config: { access: 'policy:manage' },
-    schema: { summary: 'Set the whitelist mode; takes effect at the next enrollment or connection', body: Type.Object({ mode: Mode }, { additionalProperties: false }), response: ModeAnswer },
+    schema: { summary: 'Set the whitelist mode; switching to whitelist disconnects everyone no entry matches at once', body: Type.Object({ mode: Mode }, { additionalProperties: false }), response: ModeAnswer },
   }, async (req) => ({ mode: await admin.setMode(req.body.mode, req.admin.actor) }))
 
   app.get('/whitelist/entries', {
