@@ -2,6 +2,7 @@
 // Every violation is reported at once, naming the variable. No secret has a default.
 import { Type, type Static } from 'typebox'
 import { Value } from 'typebox/value'
+import { isIP } from 'node:net'
 
 const OnOff = Type.Union([Type.Literal('on'), Type.Literal('off')])
 const LogLevel = Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)))
@@ -20,6 +21,8 @@ export const ConfigSchema = Type.Object({
   MVM_TLS_KEY_FILE: Type.Optional(Type.String({ minLength: 1 })),
   MVM_LOG_LEVEL: Type.Union([LogLevel], { default: 'info' }),
   MVM_PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  /** Proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For names the client: audit source IPs and per-address throttling use it. */
+  MVM_TRUSTED_PROXIES: Type.Optional(Type.String({ maxLength: 2048, pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?(,[0-9A-Fa-f:.]+(/[0-9]{1,3})?)*$' })),
   MVM_SESSION_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 86_400, default: 3600 }),
   MVM_ENROLLMENT_TTL_HOURS: Type.Integer({ minimum: 1, maximum: 24 * 30, default: 72 }),
   MVM_DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
@@ -30,6 +33,8 @@ export const ConfigSchema = Type.Object({
   /** How long a delivery waits for a device that never comes back. */
   MVM_UNDELIVERED_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
   MVM_ATTACHMENTS_DIR: Type.String({ minLength: 1, default: '/var/lib/mobivisor/attachments' }),
+  /** BullMQ key prefix in Redis: gateways (producers) and workers (consumers) must use the same. */
+  MVM_QUEUE_PREFIX: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$', default: 'mvm' }),
 })
 
 export type Config = Readonly<Static<typeof ConfigSchema>>
@@ -63,6 +68,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       if (!candidate[name]) byVariable.set(name, 'is required while MVM_TLS=on (a PEM file path)')
     }
   }
+  if (typeof candidate.MVM_TRUSTED_PROXIES === 'string' && !byVariable.has('MVM_TRUSTED_PROXIES')) {
+    const bad = candidate.MVM_TRUSTED_PROXIES.split(',').filter((p) => !isAddressOrCidr(p))
+    if (bad.length > 0) byVariable.set('MVM_TRUSTED_PROXIES', `has ${bad.map((b) => JSON.stringify(b)).join(', ')}: not an IP address or CIDR`)
+  }
   if (byVariable.size > 0) {
     throw new ConfigError([...byVariable].map(([name, problem]) => `${name} ${problem}`))
   }
@@ -78,4 +87,11 @@ function hint(name: string): string {
   const options = schema?.anyOf?.flatMap((s) => ('anyOf' in s ? (s as { anyOf: { const: unknown }[] }).anyOf : [s]))
   const values = options?.map((o) => o.const).filter((v) => v !== undefined)
   return values?.length ? `must be one of ${values.join(', ')}` : ''
+}
+
+function isAddressOrCidr(value: string): boolean {
+  const [address = '', bits, ...rest] = value.split('/')
+  const family = isIP(address)
+  if (family === 0 || rest.length > 0) return false
+  return bits === undefined || (/^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128))
 }

@@ -41,7 +41,8 @@ export async function buildApp({ config, https = null, logger }: BuildOptions) {
     ...(https ? { https } : {}),
     logger: logger ?? { level: config.MVM_LOG_LEVEL, redact: { paths: REDACT, censor: '[redacted]' } },
     bodyLimit,
-    trustProxy: false,
+    // Only named proxies may say who the client is; everyone else's X-Forwarded-For is ignored.
+    trustProxy: config.MVM_TRUSTED_PROXIES ?? false,
     requestIdHeader: false,
     // one line per request drowns what matters; errors are logged by the error handler
     logController: new LogController({ disableRequestLogging: true }),

@@ -179,6 +179,9 @@ MVM_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 {{- with (include "mvm.publicUrl" .) }}
 MVM_PUBLIC_URL: {{ . | quote }}
 {{- end }}
+{{- with .Values.config.trustedProxies }}
+MVM_TRUSTED_PROXIES: {{ join "," . | quote }}
+{{- end }}
 MVM_SESSION_TTL_SECONDS: {{ .Values.config.sessionTtlSeconds | quote }}
 MVM_ENROLLMENT_TTL_HOURS: {{ .Values.config.enrollmentTtlHours | quote }}
 MVM_SHUTDOWN_GRACE_SECONDS: {{ .Values.config.shutdownGraceSeconds | quote }}
@@ -187,6 +190,7 @@ MVM_MAX_ENVELOPE_BYTES: {{ .Values.config.maxEnvelopeBytes | int64 | quote }}
 MVM_DELIVERED_RETENTION_HOURS: {{ .Values.config.deliveredRetentionHours | quote }}
 MVM_UNDELIVERED_RETENTION_DAYS: {{ .Values.config.undeliveredRetentionDays | quote }}
 MVM_ATTACHMENTS_DIR: {{ .Values.config.attachmentsDir | quote }}
+MVM_QUEUE_PREFIX: {{ .Values.config.queuePrefix | quote }}
 {{- if and (not .Values.evaluation.enabled) .Values.redis.sentinel.enabled }}
 MVM_REDIS_SENTINELS: {{ join "," .Values.redis.sentinel.hosts | quote }}
 MVM_REDIS_SENTINEL_NAME: {{ .Values.redis.sentinel.masterName | quote }}
