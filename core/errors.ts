@@ -45,3 +45,7 @@ export const PoolNotFound = createError('MVM_POOL_NOT_FOUND', 'no such pool', 40
 export const PoolNameTaken = createError('MVM_POOL_EXISTS', 'pool %s exists', 409)
 export const WhitelistEntryNotFound = createError('MVM_WHITELIST_ENTRY_NOT_FOUND', 'no such whitelist entry', 404)
 export const WhitelistEntryExists = createError('MVM_WHITELIST_ENTRY_EXISTS', 'this whitelist entry exists', 409)
+export const PoolMemberExists = createError('MVM_POOL_MEMBER_EXISTS', 'the user is in the pool already', 409)
+export const PoolMemberNotFound = createError('MVM_POOL_MEMBER_NOT_FOUND', 'the user is not in the pool', 404)
+export const BulkOperationNotFound = createError('MVM_BULK_OPERATION_NOT_FOUND', 'no such bulk operation', 404)
+export const AuditUploadTooLarge = createError('MVM_AUDIT_UPLOAD_TOO_LARGE', 'an export to verify is at most %s', 413)

@@ -3,7 +3,12 @@
 // minimal ws + Redis pub/sub relay (scripts/bench/ceiling-relay.ts) in the same run. Writes the
 // results into docs/benchmarks.md and ends with one JSON line. Method: docs/benchmarks.md.
 //   npm run bench -- [--pairs 64] [--step-seconds 6] [--start-rate 250] [--budget-seconds 270]
-//                    [--only product|ceiling] [--no-refine] [--no-docs] [--profile]
+//                    [--only product|ceiling|audit] [--audit-entries 1000000] [--no-refine] [--no-docs] [--profile]
+// After the two series (or alone with --only audit), the audit export of 1,000,000 entries against
+// a COPY of the same rows (scripts/bench/audit-export.ts); its numbers are printed, not written
+// into docs/benchmarks.md, and are in the last JSON line as auditExport. Then (or alone with
+// --only bulk) a bulk lock of --bulk-users users against the same locks one by one
+// (scripts/bench/bulk-lock.ts), printed and in the last JSON line as bulkLock.
 // Services: MVM_BENCH_ADMIN_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres;
 // a database is created and dropped) and MVM_BENCH_REDIS_URL (default redis://127.0.0.1:6379/14).
 import { execFileSync, spawn } from 'node:child_process'
@@ -23,6 +28,8 @@ import { LoadGenerator, sealBatch, type BenchDevice, type Endpoint } from './ben
 import { busiestOthers, cpuShares, describeMachine, sampleCpu, standardRoles, type Roles } from './bench/machine.ts'
 import { freePort, ROOT, startService, type Service } from './bench/processes.ts'
 import { progressLine, resultsSection, summarize, writeDocs, type RunInfo, type Series, type StepRow } from './bench/report.ts'
+import { runAuditExportBench, type AuditExportResult } from './bench/audit-export.ts'
+import { benchBulkLock, type BulkLockResult } from './bench/bulk-lock.ts'
 
 const { values: opt } = parseArgs({
   options: {
@@ -34,6 +41,8 @@ const { values: opt } = parseArgs({
     'drain-ms': { type: 'string', default: '2000' },
     'budget-seconds': { type: 'string', default: '270' },
     only: { type: 'string' },
+    'audit-entries': { type: 'string', default: '1000000' },
+    'bulk-users': { type: 'string', default: '10000' },
     'no-refine': { type: 'boolean', default: false },
     'no-docs': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
@@ -46,11 +55,14 @@ const START_RATE = Number(opt['start-rate'])
 const MAX_RATE = Number(opt['max-rate'])
 const DRAIN_MS = Number(opt['drain-ms'])
 const BUDGET_MS = Number(opt['budget-seconds']) * 1000
+const AUDIT_ENTRIES = Number(opt['audit-entries'])
 {
   const problems = Object.entries({ pairs: PAIRS, 'step-seconds': STEP_SECONDS, 'warmup-seconds': WARMUP_SECONDS, 'start-rate': START_RATE, 'max-rate': MAX_RATE, 'budget-seconds': BUDGET_MS })
     .filter(([, v]) => !(Number.isFinite(v) && v > 0)).map(([k]) => `--${k} must be a positive number`)
   if (!(DRAIN_MS >= 0)) problems.push('--drain-ms must be a number ≥ 0')
-  if (opt.only !== undefined && opt.only !== 'product' && opt.only !== 'ceiling') problems.push('--only must be product or ceiling')
+  if (opt.only !== undefined && !['product', 'ceiling', 'audit', 'bulk'].includes(opt.only)) problems.push('--only must be product, ceiling, audit or bulk')
+  if (!(Number.isSafeInteger(Number(opt['bulk-users'])) && Number(opt['bulk-users']) > 0)) problems.push('--bulk-users must be a positive integer')
+  if (!(Number.isSafeInteger(AUDIT_ENTRIES) && AUDIT_ENTRIES > 0)) problems.push('--audit-entries must be a positive integer')
   if (problems.length) {
     console.error(problems.join('\n'))
     process.exit(2)
@@ -270,9 +282,34 @@ async function runSeries(o: SeriesOptions): Promise<Series> {
   return { name: o.name, servers: roleNames, steps, stopped, sealUsPerMessage: (sealed.ms * 1000) / Math.max(1, sealed.n) }
 }
 
+// --- the audit export ------------------------------------------------------------------------------
+async function auditExport(): Promise<AuditExportResult> {
+  const result = await runAuditExportBench({
+    entries: AUDIT_ENTRIES,
+    log,
+    async createDatabase() {
+      const name = `mvm_bench_audit_${randomBytes(5).toString('hex')}`
+      await adminQuery(`CREATE DATABASE ${name}`)
+      onCleanup('audit database', () => adminQuery(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`))
+      return databaseUrl(name)
+    },
+  })
+  console.log(`\n| audit export of ${result.entries} entries | rows/s | s | MiB | peak RSS MiB |\n|---|---|---|---|---|\n` +
+    `| COPY … TO STDOUT (psql, baseline) | ${result.copy.rowsPerS} | ${(result.copy.ms / 1000).toFixed(1)} | ${(result.copy.bytes / 2 ** 20).toFixed(0)} | — |\n` +
+    `| exporter, NDJSON to a file | ${result.export.rowsPerS} | ${(result.export.ms / 1000).toFixed(1)} | ${(result.export.bytes / 2 ** 20).toFixed(0)} | ${result.export.peakRssMiB} (${result.export.rssBeforeMiB} before) |\n` +
+    `| verifier, the exported file | ${result.verify.rowsPerS} | ${(result.verify.ms / 1000).toFixed(1)} | | |\n`)
+  return result
+}
+
 // --- the run -------------------------------------------------------------------------------------
 async function main() {
   log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}`)
+  if (opt.only === 'audit') {
+    const result = await auditExport()
+    await cleanup()
+    console.log(JSON.stringify({ auditExport: result }))
+    return
+  }
 
   if (!['ca.pem', 'server.pem', 'server-key.pem'].every((f) => existsSync(join(CERT_DIR, f)))) {
     mkdirSync(CERT_DIR, { recursive: true })
@@ -303,6 +340,20 @@ async function main() {
   const dbUrl = databaseUrl(dbName)
   await migrate(dbUrl)
   log(`database ${dbName} created and migrated (PostgreSQL ${postgresVersion}, Redis ${redisVersion} at ${masked(REDIS_URL)})`)
+
+  const bulkLock = async (): Promise<BulkLockResult> => {
+    const r = await benchBulkLock({ dbUrl, redisUrl: REDIS_URL, ca, tls, users: Number(opt['bulk-users']), log, onCleanup })
+    console.log(`\n| bulk lock of ${r.users} users | s | users/s |\n|---|---|---|\n` +
+      `| one by one, POST /users/:id/lock, ${r.baseline.concurrency} in flight (baseline) | ${r.baseline.seconds.toFixed(2)} | ${Math.round(r.baseline.usersPerSecond)} |\n` +
+      `| POST /bulk-operations (filter by pool) to state done | ${r.bulk.seconds.toFixed(2)} | ${Math.round(r.bulk.usersPerSecond)} |\n`)
+    return r
+  }
+  if (opt.only === 'bulk') {
+    const result = await bulkLock()
+    await cleanup()
+    console.log(JSON.stringify({ bulkLock: result }))
+    return
+  }
 
   const nodeArgs = (name: string) => (opt.profile ? ['--cpu-prof', '--cpu-prof-dir', join(PROFILE_DIR, name)] : [])
   const deadline = started + BUDGET_MS
@@ -376,6 +427,8 @@ async function main() {
     await Promise.all(relays.map((r) => r.stop()))
   } else series.push(empty('ceiling'))
 
+  const audit = opt.only ? undefined : await auditExport()
+  const bulk = opt.only ? undefined : await bulkLock()
   await cleanup()
   const [product, ceiling] = series as [Series, Series]
   const summary = summarize(product, ceiling)
@@ -398,7 +451,7 @@ async function main() {
     writeDocs(DOCS, section, '# Benchmarks\n')
     log(`results written to ${DOCS.slice(ROOT.length)}`)
   }
-  console.log(JSON.stringify(summary))
+  console.log(JSON.stringify({ ...summary, ...(audit ? { auditExport: audit } : {}), ...(bulk ? { bulkLock: bulk } : {}) }))
 }
 
 // `npm run bench` runs this file under the tsx CLI, which SIGKILLs a child that does not report a

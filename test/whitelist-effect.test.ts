@@ -46,6 +46,8 @@ t.test('taking users off the whitelist disconnects them within a second', async 
     people.set(username, { id: res.body.user.id, client, token, socket })
   }
   const alice = people.get('alice')!, bob = people.get('bob')!, carol = people.get('carol')!
+  const seen = await admin('GET', `/admin/v1/users?lastSeenAfter=${encodeURIComponent(new Date(Date.now() - 60_000).toISOString())}`)
+  t.same(seen.body.users.map((u: { username: string }) => u.username), ['alice', 'bob', 'carol'], "a device's sign-in makes its user last seen")
   t.equal((await admin('POST', '/admin/v1/whitelist/entries', { kind: 'team', value: 'sales' })).status, 201)
   const bobEntry = await admin('POST', '/admin/v1/whitelist/entries', { kind: 'user', value: bob.id })
   t.equal(bobEntry.status, 201)

@@ -13,6 +13,7 @@ import type { SessionService } from '../identity/sessions.ts'
 import { announceUserChanged, announceUserRevoked } from '../messaging/recipient-cache.ts'
 import type { AuditLog } from '../audit/audit-log.ts'
 import { actorOf, type Actor } from './actor.ts'
+import { userFilterSql, type UserFilter } from './user-filter.ts'
 import { endUnlistedSessions, findUnlisted } from '../policy/unlisted.ts'
 
 export const MAX_PAGE = 200
@@ -45,6 +46,11 @@ export interface DeviceView {
 }
 
 export interface Enrollment { token: string; expiresAt: string }
+
+export interface NewUser { username: string; displayName?: string | undefined; email?: string | undefined; team?: string | undefined; businessArea?: string | undefined }
+
+/** Extra members of an audit entry's details. */
+type Note = Record<string, unknown>
 
 interface UserRow {
   id: string
@@ -92,9 +98,7 @@ function decodeCursor(cursor: string): [string, string] {
   throw new BadRequest('cursor is not one this API returned')
 }
 
-const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`)
-
-export interface ListQuery { status?: UserStatus | undefined; q?: string | undefined; cursor?: string | undefined; limit?: number | undefined }
+export interface ListQuery extends UserFilter { cursor?: string | undefined; limit?: number | undefined }
 
 export function createUserAdmin(deps: {
   pool: pg.Pool
@@ -131,20 +135,83 @@ export function createUserAdmin(deps: {
     await announceUserRevoked(deps.redis, userId, reason)
   }
 
+  // Each step runs inside the caller's transaction; `note` is merged into the audit details
+  // (a bulk operation names itself there).
+  const inTx = {
+    async invite(client: pg.PoolClient, input: NewUser, actor: Actor, note: Note = {}): Promise<{ user: AdminUserView; enrollment: Enrollment }> {
+      const username = checkUsername(input.username)
+      const displayName = (input.displayName ?? username).normalize('NFKC').slice(0, 128)
+      const id = randomUUID()
+      await client.query(
+        `INSERT INTO users (id, username, username_key, display_name, email, team, business_area) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [id, username, usernameKey(username), displayName, input.email ?? null, input.team?.normalize('NFKC') ?? null, input.businessArea?.normalize('NFKC') ?? null])
+      const enrollment = await newToken(client, id)
+      const { rows } = await client.query<UserRow>(`${SELECT_USER} WHERE u.id = $1`, [id])
+      const user = view(rows[0]!)
+      await audit.append({ ...actorOf(actor), action: 'user.created', target: { type: 'user', id }, details: { ...note, after: profile(user), enrollmentTokenExpiresAt: enrollment.expiresAt } }, client)
+      return { user, enrollment }
+    },
+
+    async lock(client: pg.PoolClient, id: string, actor: Actor, note: Note = {}): Promise<AdminUserView> {
+      const before = await lockedRow(client, id)
+      if (before.status === 'offboarded') throw new UserStateConflict('offboarded')
+      const after = await setStatus(client, id, 'locked')
+      await audit.append({ ...actorOf(actor), action: 'user.lock', target: { type: 'user', id }, details: { ...note, before: { status: before.status }, after: { status: after.status } } }, client)
+      return after
+    },
+
+    async unlock(client: pg.PoolClient, id: string, actor: Actor, note: Note = {}): Promise<AdminUserView> {
+      const before = await lockedRow(client, id)
+      if (before.status === 'offboarded') throw new UserStateConflict('offboarded')
+      if (before.status !== 'locked') return before
+      const { rows } = await client.query<{ enrolled: boolean }>('SELECT EXISTS (SELECT 1 FROM devices WHERE user_id = $1) AS enrolled', [id])
+      const after = await setStatus(client, id, rows[0]!.enrolled ? 'active' : 'invited')
+      await audit.append({ ...actorOf(actor), action: 'user.unlock', target: { type: 'user', id }, details: { ...note, before: { status: before.status }, after: { status: after.status } } }, client)
+      return after
+    },
+
+    async offboard(client: pg.PoolClient, id: string, actor: Actor, note: Note = {}): Promise<AdminUserView> {
+      const before = await lockedRow(client, id)
+      if (before.status === 'offboarded') throw new UserStateConflict('offboarded')
+      const { rows: revoked } = await client.query<{ id: string }>(
+        "UPDATE devices SET state = 'revoked', push_token = NULL WHERE user_id = $1 AND state = 'active' RETURNING id", [id])
+      // Unused enrollment tokens die with the account.
+      await client.query('UPDATE enrollment_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL', [id])
+      const after = await setStatus(client, id, 'offboarded')
+      const devices = revoked.map((d) => d.id).sort()
+      await audit.append({
+        ...actorOf(actor), action: 'user.offboard', target: { type: 'user', id },
+        details: { ...note, before: { status: before.status }, after: { status: after.status }, revokedDevices: devices },
+      }, client)
+      for (const deviceId of devices) {
+        await audit.append({ ...actorOf(actor), action: 'device.revoked', target: { type: 'device', id: deviceId }, details: { ...note, userId: id, reason: 'offboard' } }, client)
+      }
+      return after
+    },
+
+    async issueToken(client: pg.PoolClient, id: string, actor: Actor, note: Note = {}): Promise<{ user: AdminUserView; enrollment: Enrollment }> {
+      const user = await lockedRow(client, id)
+      if (user.status === 'locked' || user.status === 'offboarded') throw new UserStateConflict(user.status)
+      const enrollment = await newToken(client, id)
+      await audit.append({ ...actorOf(actor), action: 'user.enrollment_token_issued', target: { type: 'user', id }, details: { ...note, username: user.username, expiresAt: enrollment.expiresAt } }, client)
+      return { user, enrollment }
+    },
+  }
+
   return {
     async list(query: ListQuery): Promise<{ users: AdminUserView[]; nextCursor: string | null }> {
       const limit = Math.min(Math.max(query.limit ?? 50, 1), MAX_PAGE)
       const after = query.cursor ? decodeCursor(query.cursor) : null
-      const q = query.q?.trim() ? query.q.trim() : null
+      const { cursor: _c, limit: _l, ...filter } = query
+      const params: unknown[] = [after?.[0] ?? null, after?.[1] ?? null, limit + 1]
+      const where = userFilterSql(filter, params)
       const { rows } = await pool.query<UserRow>(
         `${SELECT_USER}
-         WHERE ($1::user_status IS NULL OR u.status = $1::user_status)
-           AND ($2::text IS NULL OR u.username_key LIKE $2 ESCAPE '\\' OR lower(u.display_name) LIKE $3 ESCAPE '\\')
-           AND ($4::text IS NULL OR (u.username_key, u.id) > ($4::text, $5::uuid))
+         WHERE ($1::text IS NULL OR (u.username_key, u.id) > ($1::text, $2::uuid))
+           AND ${where}
          ORDER BY u.username_key, u.id
-         LIMIT $6`,
-        [query.status ?? null, q && `%${likeEscape(usernameKey(q))}%`, q && `%${likeEscape(q.normalize('NFKC').toLowerCase())}%`,
-          after?.[0] ?? null, after?.[1] ?? null, limit + 1])
+         LIMIT $3`,
+        params)
       const page = rows.slice(0, limit)
       const last = page.at(-1)
       return { users: page.map(view), nextCursor: rows.length > limit && last ? encodeCursor(last.username_key, last.id) : null }
@@ -165,21 +232,10 @@ export function createUserAdmin(deps: {
     },
 
     /** Creates an invited user and a one-time enrollment token (returned once, stored hashed). */
-    async invite(input: { username: string; displayName?: string | undefined; email?: string | undefined; team?: string | undefined; businessArea?: string | undefined }, actor: Actor): Promise<{ user: AdminUserView; enrollment: Enrollment }> {
+    async invite(input: NewUser, actor: Actor): Promise<{ user: AdminUserView; enrollment: Enrollment }> {
       const username = checkUsername(input.username)
-      const displayName = (input.displayName ?? username).normalize('NFKC').slice(0, 128)
       try {
-        return await inTransaction(pool, async (client) => {
-          const id = randomUUID()
-          await client.query(
-            `INSERT INTO users (id, username, username_key, display_name, email, team, business_area) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-            [id, username, usernameKey(username), displayName, input.email ?? null, input.team?.normalize('NFKC') ?? null, input.businessArea?.normalize('NFKC') ?? null])
-          const enrollment = await newToken(client, id)
-          const { rows } = await client.query<UserRow>(`${SELECT_USER} WHERE u.id = $1`, [id])
-          const user = view(rows[0]!)
-          await audit.append({ ...actorOf(actor), action: 'user.created', target: { type: 'user', id }, details: { after: profile(user), enrollmentTokenExpiresAt: enrollment.expiresAt } }, client)
-          return { user, enrollment }
-        })
+        return await inTransaction(pool, (client) => inTx.invite(client, input, actor))
       } catch (err) {
         if ((err as { code?: string }).code === '23505') throw new UsernameTaken(username)
         throw err
@@ -213,28 +269,14 @@ export function createUserAdmin(deps: {
 
     /** Locks a user: no authentication, no messages to them, every socket closed (4003). Idempotent. */
     async lock(id: string, actor: Actor): Promise<AdminUserView> {
-      const user = await inTransaction(pool, async (client) => {
-        const before = await lockedRow(client, id)
-        if (before.status === 'offboarded') throw new UserStateConflict('offboarded')
-        const after = await setStatus(client, id, 'locked')
-        await audit.append({ ...actorOf(actor), action: 'user.lock', target: { type: 'user', id }, details: { before: { status: before.status }, after: { status: after.status } } }, client)
-        return after
-      })
+      const user = await inTransaction(pool, (client) => inTx.lock(client, id, actor))
       await revokeEverywhere(id, 'locked')
       return user
     },
 
     /** Back to active (or invited, when no device was ever enrolled). Idempotent for active users. */
     async unlock(id: string, actor: Actor): Promise<AdminUserView> {
-      const user = await inTransaction(pool, async (client) => {
-        const before = await lockedRow(client, id)
-        if (before.status === 'offboarded') throw new UserStateConflict('offboarded')
-        if (before.status !== 'locked') return before
-        const { rows } = await client.query<{ enrolled: boolean }>('SELECT EXISTS (SELECT 1 FROM devices WHERE user_id = $1) AS enrolled', [id])
-        const after = await setStatus(client, id, rows[0]!.enrolled ? 'active' : 'invited')
-        await audit.append({ ...actorOf(actor), action: 'user.unlock', target: { type: 'user', id }, details: { before: { status: before.status }, after: { status: after.status } } }, client)
-        return after
-      })
+      const user = await inTransaction(pool, (client) => inTx.unlock(client, id, actor))
       await announceUserChanged(deps.redis, id)
       return user
     },
@@ -245,38 +287,22 @@ export function createUserAdmin(deps: {
      * stay for compliance.
      */
     async offboard(id: string, actor: Actor): Promise<AdminUserView> {
-      const user = await inTransaction(pool, async (client) => {
-        const before = await lockedRow(client, id)
-        if (before.status === 'offboarded') throw new UserStateConflict('offboarded')
-        const { rows: revoked } = await client.query<{ id: string }>(
-          "UPDATE devices SET state = 'revoked', push_token = NULL WHERE user_id = $1 AND state = 'active' RETURNING id", [id])
-        // Unused enrollment tokens die with the account.
-        await client.query('UPDATE enrollment_tokens SET used_at = now() WHERE user_id = $1 AND used_at IS NULL', [id])
-        const after = await setStatus(client, id, 'offboarded')
-        const devices = revoked.map((d) => d.id).sort()
-        await audit.append({
-          ...actorOf(actor), action: 'user.offboard', target: { type: 'user', id },
-          details: { before: { status: before.status }, after: { status: after.status }, revokedDevices: devices },
-        }, client)
-        for (const deviceId of devices) {
-          await audit.append({ ...actorOf(actor), action: 'device.revoked', target: { type: 'device', id: deviceId }, details: { userId: id, reason: 'offboard' } }, client)
-        }
-        return after
-      })
+      const user = await inTransaction(pool, (client) => inTx.offboard(client, id, actor))
       await revokeEverywhere(id, 'offboarded')
       return user
     },
 
     /** A new one-time enrollment token for an invited or active user (earlier ones stay valid until used or expired). */
     async issueToken(id: string, actor: Actor): Promise<{ user: AdminUserView; enrollment: Enrollment }> {
-      return inTransaction(pool, async (client) => {
-        const user = await lockedRow(client, id)
-        if (user.status === 'locked' || user.status === 'offboarded') throw new UserStateConflict(user.status)
-        const enrollment = await newToken(client, id)
-        await audit.append({ ...actorOf(actor), action: 'user.enrollment_token_issued', target: { type: 'user', id }, details: { username: user.username, expiresAt: enrollment.expiresAt } }, client)
-        return { user, enrollment }
-      })
+      return inTransaction(pool, (client) => inTx.issueToken(client, id, actor))
     },
+
+    /**
+     * The same changes inside a caller's open transaction (bulk operations run many per
+     * transaction, a savepoint around each). They leave out what follows the commit: ending
+     * sessions and announcing the change (see lock, unlock, offboard above).
+     */
+    inTransaction: inTx,
   }
 }
 

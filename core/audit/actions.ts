@@ -23,12 +23,14 @@ export const AUDIT_ACTIONS = {
   'device.wipe_requested': 'a remote wipe was ordered',
   'device.wipe_acknowledged': 'a device confirmed a remote wipe',
   'pool.created': 'a pool was created',
-  'pool.updated': 'a pool changed, members included (details.before/after)',
+  'pool.updated': 'a pool was renamed (details.before/after) or its members changed (details.added/removed, member counts before/after)',
   'pool.deleted': 'a pool was deleted',
   'policy.updated': 'a restriction set changed (details.before/after)',
   'whitelist.updated': 'the activation whitelist changed (details.before/after)',
   'archive.exported': 'a message archive was exported',
   'audit.exported': 'the audit log was exported (details: period, filters, format, count, last seq and hash)',
+  'bulk.started': 'a bulk operation was created (details: action, total, pool; each user\'s change is its own entry)',
+  'bulk.finished': 'a bulk operation finished (details: action, total, succeeded, failed)',
 } as const
 
 export type KnownAuditAction = keyof typeof AUDIT_ACTIONS

@@ -75,11 +75,14 @@ export function createSessionService(deps: { prisma: Prisma; redis: Redis; ttlSe
         .exec()
       // Conditional, so a lock or revocation that committed while this ran is not outlived by the
       // new session: either that revocation finds the token in the set, or this finds the change.
-      const still = await prisma.device.updateMany({ where: { id: deviceId, state: 'active', user: { status: 'active' } }, data: { lastSeenAt: new Date() } })
+      const now = new Date()
+      const still = await prisma.device.updateMany({ where: { id: deviceId, state: 'active', user: { status: 'active' } }, data: { lastSeenAt: now } })
       if (still.count !== 1) {
         await redis.del(sessionKey(token))
         throw new AuthFailed()
       }
+      // A user is last seen when any of their devices last signed in (the "last seen" filters).
+      await prisma.user.update({ where: { id: device.userId }, data: { lastSeenAt: now } })
       return { token, expiresAt: new Date(expiresAt), session }
     },
 
@@ -93,6 +96,27 @@ export function createSessionService(deps: { prisma: Prisma; redis: Redis; ttlSe
     /** Ends every session of a device (revocation, lock). */
     revokeDevice: (deviceId: string) => revokeDevices([deviceId]),
     revokeDevices,
+
+    /**
+     * The sessions still alive per device (for administrators: never the tokens), soonest to
+     * expire first. The per-device set may still name sessions that have expired; those are skipped.
+     */
+    async liveSessions(deviceIds: string[]): Promise<Map<string, { expiresAt: Date }[]>> {
+      const out = new Map<string, { expiresAt: Date }[]>(deviceIds.map((id) => [id, []]))
+      if (deviceIds.length === 0) return out
+      const members = await deviceIds.reduce((p, id) => p.smembers(deviceSessionsKey(id)), redis.pipeline()).exec()
+      const keys: { deviceId: string; key: string }[] = []
+      members?.forEach(([, hashes], i) => { for (const h of (hashes as string[] | null) ?? []) keys.push({ deviceId: deviceIds[i]!, key: `mvm:session:${h}` }) })
+      if (keys.length === 0) return out
+      const values = await redis.mget(keys.map((k) => k.key))
+      values.forEach((raw, i) => {
+        if (!raw) return
+        const session = JSON.parse(raw) as Session
+        out.get(keys[i]!.deviceId)!.push({ expiresAt: new Date(session.expiresAt) })
+      })
+      for (const list of out.values()) list.sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime())
+      return out
+    },
   }
 }
 

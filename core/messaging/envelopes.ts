@@ -45,13 +45,29 @@ export interface Accepted {
 export type ExchangePolicy = (a: string, b: string) => Promise<boolean>
 
 // Many envelopes, one statement: envelopes first (a resend of a stored id is skipped), then
-// one delivery per key, in input order so that each device's seq follows the order of sending.
+// one delivery per key, in input order so that each device's seq follows the order of sending,
+// and the per-user daily counts (message_counts, metadata only): each stored envelope is one
+// message sent by its sender and one received by its recipient, however many devices it was
+// sealed for; a resend counts nothing. The counts are summed per (user, UTC day) first, so the
+// batch costs one upsert row per user, and locked in key order, so that two batches in flight
+// cannot deadlock on them.
 const INSERT_ENVELOPES = `
 WITH e AS (
   INSERT INTO envelopes (id, sender_user_id, sender_device_id, client_message_id, recipient_user_id, content_class, body)
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::varchar[], $5::uuid[], $6::content_class[], $7::bytea[])
   ON CONFLICT (sender_device_id, client_message_id) DO NOTHING
-  RETURNING id, created_at
+  RETURNING id, created_at, sender_user_id, recipient_user_id
+), c AS (
+  INSERT INTO message_counts AS m (user_id, day, sent, received)
+  SELECT user_id, day, sum(sent)::int, sum(received)::int
+  FROM (
+    SELECT sender_user_id AS user_id, (created_at AT TIME ZONE 'UTC')::date AS day, 1 AS sent, 0 AS received FROM e
+    UNION ALL
+    SELECT recipient_user_id, (created_at AT TIME ZONE 'UTC')::date, 0, 1 FROM e
+  ) AS counted
+  GROUP BY user_id, day
+  ORDER BY user_id, day
+  ON CONFLICT (user_id, day) DO UPDATE SET sent = m.sent + EXCLUDED.sent, received = m.received + EXCLUDED.received
 ), d AS (
   INSERT INTO deliveries (envelope_id, device_id, sealed_key)
   SELECT k.envelope_id, k.device_id, k.sealed_key

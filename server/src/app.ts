@@ -14,6 +14,7 @@ import directory from './routes/directory.ts'
 import envelopes from './routes/envelopes.ts'
 import socket from './routes/socket.ts'
 import admin, { ADMIN_PREFIX } from './routes/admin/index.ts'
+import portal from './routes/portal.ts'
 import { SECURITY_HEADERS } from './tls.ts'
 
 declare module 'fastify' {
@@ -69,6 +70,7 @@ export async function buildApp({ config, https = null, logger }: BuildOptions) {
   await app.register(envelopes, { prefix: '/v1' })
   await app.register(socket, { prefix: '/v1' })
   await app.register(admin, { prefix: ADMIN_PREFIX })
+  await app.register(portal)
   return app
 }
 

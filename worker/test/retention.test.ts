@@ -45,7 +45,7 @@ t.test('retention job through BullMQ deletes expired deliveries, delivered envel
   const job = await worker.queues.retention.add('retention', {})
   const result = await job.waitUntilFinished(events, 20_000)
 
-  t.same(result, { expiredDeliveries: 1, deliveredEnvelopes: 2, enrollmentTokens: 1 })
+  t.same(result, { expiredDeliveries: 1, deliveredEnvelopes: 2, enrollmentTokens: 1, bulkEnrollmentTokens: 0 })
   const left = (await pool.query('SELECT id FROM envelopes ORDER BY created_at')).rows.map((r) => r.id).sort()
   t.same(left, [deliveredRecent, pendingRecent].sort(), 'recent envelopes and ones still awaited stay')
   t.notOk(left.includes(deliveredOld))

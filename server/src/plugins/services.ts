@@ -1,9 +1,12 @@
 // Builds the process's connections and domain services once and closes them in order on shutdown.
 import fp from 'fastify-plugin'
+import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Config } from '#core/config.ts'
 import { createDb, type Db } from '#core/db/client.ts'
-import { createRedis } from '#core/redis.ts'
+import { createRedis, redisOptions } from '#core/redis.ts'
+import { Queues, type BulkJob } from '#core/queues.ts'
+import { createBulkOperations, type BulkOperations } from '#core/admin/bulk.ts'
 import { createUserService, type UserService } from '#core/identity/users.ts'
 import { createEnrollmentService, type EnrollmentService } from '#core/identity/enrollment.ts'
 import { createSessionService, type SessionService } from '#core/identity/sessions.ts'
@@ -34,7 +37,9 @@ export interface Services {
   subscriptions: DeviceSubscriptions
   audit: AuditLog
   policy: PolicyCache
-  admin: { accounts: AdminService; sessions: AdminSessionStore; apiTokens: ApiTokenService; users: UserAdmin; policy: PolicyAdmin }
+  admin: { accounts: AdminService; sessions: AdminSessionStore; apiTokens: ApiTokenService; users: UserAdmin; policy: PolicyAdmin; bulk: BulkOperations }
+  /** Producers of worker jobs (MVM_QUEUE_PREFIX: the workers' prefix). */
+  queues: { bulk: Queue<BulkJob> }
 }
 
 declare module 'fastify' {
@@ -54,6 +59,15 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   const envelopes = createEnvelopeService({ pool: db.pool, recipients, mayExchange })
   const sessions = createSessionService({ prisma: db.prisma, redis, ttlSeconds: config.MVM_SESSION_TTL_SECONDS, mayConnect: (userId) => policy.isWhitelisted(userId) })
   const audit = createAuditLog({ pool: db.pool })
+  const userAdmin = createUserAdmin({ pool: db.pool, redis, sessions, audit, enrollmentTtlHours: config.MVM_ENROLLMENT_TTL_HOURS })
+  // Not a blocking connection: an add fails fast while Redis is away (the worker re-enqueues unfinished operations at start).
+  const bulkQueue = new Queue<BulkJob>(Queues.bulk.name, { connection: redisOptions(config, { maxRetriesPerRequest: 3 }), prefix: config.MVM_QUEUE_PREFIX })
+  bulkQueue.on('error', (err) => app.log.warn({ err: err.message }, 'bulk queue error'))
+  const bulk = createBulkOperations({
+    pool: db.pool, redis, sessions, audit, users: userAdmin,
+    enqueue: async (operationId) => { await bulkQueue.add('bulk', { operationId }, { ...Queues.bulk.opts, jobId: operationId }) },
+    onEnqueueError: (err, operationId) => app.log.warn({ err: err.message, operationId }, 'bulk operation not enqueued; the workers will pick it up'),
+  })
   const services: Services = {
     db, redis, subscriber,
     users: createUserService({ prisma: db.prisma, enrollmentTtlHours: config.MVM_ENROLLMENT_TTL_HOURS }),
@@ -69,14 +83,17 @@ export default fp<{ config: Config }>(async (app, { config }) => {
       accounts: createAdminService({ pool: db.pool, redis, audit }),
       sessions: createAdminSessionStore({ redis }),
       apiTokens: createApiTokenService({ pool: db.pool, audit }),
-      users: createUserAdmin({ pool: db.pool, redis, sessions, audit, enrollmentTtlHours: config.MVM_ENROLLMENT_TTL_HOURS }),
+      users: userAdmin,
       policy: createPolicyAdmin({ pool: db.pool, redis, audit, sessions }),
+      bulk,
     },
+    queues: { bulk: bulkQueue },
   }
   app.decorate('config', config)
   app.decorate('services', services)
   app.decorate('metrics', createMetrics('gateway'))
   app.addHook('onClose', async () => {
+    await bulkQueue.close()
     subscriber.disconnect()
     await redis.quit().catch(() => redis.disconnect())
     await db.close()

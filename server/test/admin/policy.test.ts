@@ -83,12 +83,32 @@ t.test('whitelist and pools through the admin API', async (t) => {
     t.equal(rows[0].n, 0, 'memberships went with the pool')
 
     t.match(await auditEntries(app, 'pool.created', pool.id), [{ actor_id: admin.id, details: { after: { name } } }])
-    t.match(await auditEntries(app, 'pool.updated', pool.id), [
-      { details: { before: { members: [] }, after: { members: [a.user.id, b.user.id].sort() } } },
-      { details: { before: { members: [a.user.id, b.user.id].sort() }, after: { members: [b.user.id] } } },
+    t.match((await auditEntries(app, 'pool.updated', pool.id)).slice(0, 3), [
+      { details: { before: { members: 0 }, after: { members: 2 }, added: [a.user.id, b.user.id].sort() } },
+      { details: { before: { members: 2 }, after: { members: 1 }, removed: [a.user.id] } },
       { details: { before: { name }, after: { name: `${name}-2` } } },
     ])
-    t.match(await auditEntries(app, 'pool.deleted', pool.id), [{ details: { before: { name: `${name}-2`, members: [b.user.id] }, after: null } }])
+    t.match(await auditEntries(app, 'pool.deleted', pool.id), [{ details: { before: { name: `${name}-2`, members: 1 }, after: null } }])
+    t.match((await auditEntries(app, 'pool.updated', pool.id)).at(-1), { details: { reason: 'pool deleted', removed: [b.user.id] } }, 'the members it had are on record')
+  })
+
+  t.test('a pool of 2,500 members: added in requests of 1000, deleted with every member on record', async (t) => {
+    const { rows } = await app.services.db.pool.query<{ id: string }>(
+      `INSERT INTO users (id, username, username_key, display_name)
+       SELECT gen_random_uuid(), 'big' || i, 'big' || i, 'Big ' || i FROM generate_series(1, 2500) AS i RETURNING id`)
+    const ids = rows.map((r) => r.id)
+    const pool = (await admin.call({ method: 'POST', url: '/admin/v1/pools', payload: { name: uniqueName('big') } })).json().pool
+    for (let i = 0; i < ids.length; i += 1000) {
+      const res = await admin.call({ method: 'POST', url: `/admin/v1/pools/${pool.id}/members`, payload: { userIds: ids.slice(i, i + 1000) } })
+      t.equal(res.statusCode, 200, `members ${i + 1}…${Math.min(i + 1000, ids.length)} added`)
+    }
+    t.equal((await admin.call({ method: 'DELETE', url: `/admin/v1/pools/${pool.id}/members/${ids[0]}` })).statusCode, 200, 'one removed')
+    t.equal((await admin.call({ method: 'DELETE', url: `/admin/v1/pools/${pool.id}` })).statusCode, 200, 'deleted')
+    const entries = await auditEntries(app, 'pool.updated', pool.id)
+    const removedAtDeletion = entries.filter((e: any) => e.details.reason === 'pool deleted').flatMap((e: any) => e.details.removed)
+    t.equal(removedAtDeletion.length, 2499, 'every member the pool had when deleted is on record')
+    t.same(new Set(removedAtDeletion), new Set(ids.slice(1)))
+    t.match(await auditEntries(app, 'pool.deleted', pool.id), [{ details: { before: { members: 2499 } } }])
   })
 
   t.test('with the whitelist on, only users whitelisted by id, team or business area enroll and connect', async (t) => {

@@ -5,7 +5,7 @@ import type pg from 'pg'
 const BATCH = 5000
 
 export interface RetentionPolicy { deliveredRetentionHours: number; undeliveredRetentionDays: number }
-export interface RetentionResult { expiredDeliveries: number; deliveredEnvelopes: number; enrollmentTokens: number }
+export interface RetentionResult { expiredDeliveries: number; deliveredEnvelopes: number; enrollmentTokens: number; bulkEnrollmentTokens: number }
 
 async function deleteInBatches(pool: pg.Pool, sql: string, params: unknown[]): Promise<number> {
   let total = 0
@@ -29,5 +29,12 @@ export async function runRetention(pool: pg.Pool, policy: RetentionPolicy): Prom
   const enrollmentTokens = await deleteInBatches(pool, `
     DELETE FROM enrollment_tokens WHERE id IN (
       SELECT id FROM enrollment_tokens WHERE expires_at < now() - interval '7 days' OR used_at < now() - interval '7 days' LIMIT $1)`, [])
-  return { expiredDeliveries, deliveredEnvelopes, enrollmentTokens }
+  // Tokens a bulk invite handed out are kept for the administrator to collect only while they can
+  // still enroll a device: cleared once expired, used, or voided (offboarding marks them used).
+  const bulkEnrollmentTokens = await deleteInBatches(pool, `
+    UPDATE bulk_results SET enrollment_token = NULL, enrollment_expires_at = NULL WHERE (operation_id, seq) IN (
+      SELECT r.operation_id, r.seq FROM bulk_results r WHERE r.enrollment_token IS NOT NULL AND (r.enrollment_expires_at < now()
+        OR EXISTS (SELECT 1 FROM enrollment_tokens t WHERE t.token_hash = sha256(convert_to(r.enrollment_token, 'UTF8')) AND t.used_at IS NOT NULL))
+      LIMIT $1)`, [])
+  return { expiredDeliveries, deliveredEnvelopes, enrollmentTokens, bulkEnrollmentTokens }
 }

@@ -9,6 +9,8 @@ import users from './users.ts'
 import apiTokens from './api-tokens.ts'
 import admins from './admins.ts'
 import policy from './policy.ts'
+import bulk from './bulk.ts'
+import audit from './audit.ts'
 
 export const ADMIN_PREFIX = '/admin/v1'
 
@@ -35,6 +37,8 @@ const admin: FastifyPluginAsyncTypebox = async (app) => {
   await app.register(apiTokens)
   await app.register(admins)
   await app.register(policy)
+  await app.register(bulk)
+  await app.register(audit)
 
   app.get('/openapi.json', { config: { access: 'public' }, schema: { hide: true } }, async () => app.swagger())
 }

@@ -6,12 +6,21 @@ import { Type } from 'typebox'
 import { enrollmentLink, qrSvg } from '#core/admin/enrollment-link.ts'
 import type { Enrollment as TokenIssued } from '#core/admin/users.ts'
 import { PrintableText } from '../../schemas.ts'
-import { Enrollment, ErrorBody, IdParams, UserDetail, UserStatus, UserView, Username } from './schemas.ts'
+import { Enrollment, ErrorBody, IdParams, UserDetail, UserView, Username } from './schemas.ts'
+import { UserFilterQuery } from './user-filter-schemas.ts'
 
 const Email = Type.String({ maxLength: 254, pattern: '^[^\\s@\\u0000-\\u001f]+@[^\\s@\\u0000-\\u001f]+$' })
 const Text128 = PrintableText(1, 128)
 const UserAnswer = { 200: Type.Object({ user: UserView }), '4xx': ErrorBody }
 const EnrollmentAnswer = Type.Object({ user: UserView, enrollment: Enrollment })
+/** A user to invite (also the members of a bulk invite's `users`). */
+export const NewUserBody = Type.Object({
+  username: Username,
+  displayName: Type.Optional(Text128),
+  email: Type.Optional(Email),
+  team: Type.Optional(Text128),
+  businessArea: Type.Optional(Text128),
+}, { additionalProperties: false })
 
 const users: FastifyPluginAsyncTypebox = async (app) => {
   const admin = app.services.admin.users
@@ -26,28 +35,25 @@ const users: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/users', {
     config: { access: 'users:read' },
     schema: {
-      summary: 'List users by username, filtered by status and a search text, in pages',
+      summary: 'List users by username, filtered by status, search text, pool, team, business area, whitelisting and last seen, in pages',
       querystring: Type.Object({
-        status: Type.Optional(UserStatus),
-        q: Type.Optional(PrintableText(1, 128)),
+        ...UserFilterQuery,
         cursor: Type.Optional(Type.String({ maxLength: 256, pattern: '^[A-Za-z0-9_-]+$' })),
         limit: Type.Optional(Type.String({ pattern: '^([1-9]|[1-9][0-9]|1[0-9][0-9]|200)$', description: '1–200, default 50' })),
       }, { additionalProperties: false }),
       response: { 200: Type.Object({ users: Type.Array(UserView), nextCursor: Type.Union([Type.String(), Type.Null()]) }), '4xx': ErrorBody },
     },
-  }, async (req) => admin.list({ ...req.query, limit: req.query.limit ? Number(req.query.limit) : undefined }))
+  }, async (req) => admin.list({
+    ...req.query,
+    limit: req.query.limit ? Number(req.query.limit) : undefined,
+    whitelisted: req.query.whitelisted === undefined ? undefined : req.query.whitelisted === 'true',
+  }))
 
   app.post('/users', {
     config: { access: 'users:invite' },
     schema: {
       summary: 'Invite a user: creates it and a one-time enrollment token',
-      body: Type.Object({
-        username: Username,
-        displayName: Type.Optional(Text128),
-        email: Type.Optional(Email),
-        team: Type.Optional(Text128),
-        businessArea: Type.Optional(Text128),
-      }, { additionalProperties: false }),
+      body: NewUserBody,
       response: { 201: EnrollmentAnswer, '4xx': ErrorBody },
     },
   }, async (req, reply) => {
