@@ -148,6 +148,10 @@ t.test('bulk operations through the admin API and the worker', async (t) => {
     await owner.call({ method: 'POST', url: `/admin/v1/users/${locked.user.id}/lock` })
     const again = await run({ action: 'invite', userIds: [taken.user.id, first.userId, locked.user.id] })
     t.same(again.results.map((r) => [r.ok, r.error?.code ?? null, 'enrollment' in r]), [[true, null, true], [true, null, true], [false, 'MVM_USER_STATE_CONFLICT', false]])
+    const auditor = await adminAs(app, 'auditor')
+    const seen = await auditor.call({ method: 'GET', url: `/admin/v1/bulk-operations/${again.op.id}/results` })
+    t.equal(seen.statusCode, 200, 'an auditor reads the outcomes')
+    t.notOk(seen.json().results.some((r: object) => 'enrollment' in r), 'but no enrollment link: it would let them enroll as the user')
     t.equal((await auditEntries(app, 'user.enrollment_token_issued', taken.user.id)).length, 1)
 
     // retention: used tokens and expired ones are cleared; the rest stay until they expire

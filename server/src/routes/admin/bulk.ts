@@ -92,9 +92,11 @@ const bulk: FastifyPluginAsyncTypebox = async (app) => {
     const limit = req.query.limit ? Number(req.query.limit) : undefined
     const { results, nextCursor } = await ops.results(req.params.id, { outcome: req.query.outcome, cursor: req.query.cursor, limit })
     const server = publicUrl ?? `${req.protocol}://${req.host}`
+    // An enrollment link lets its holder enroll as the user: only those who may invite see it.
+    const mayInvite = req.admin.rights.has('users:invite')
     return {
       results: results.map(({ enrollment, ...r }) => ({
-        ...r, ...(enrollment ? { enrollment: { link: enrollmentLink(server, enrollment.token), expiresAt: enrollment.expiresAt } } : {}),
+        ...r, ...(enrollment && mayInvite ? { enrollment: { link: enrollmentLink(server, enrollment.token), expiresAt: enrollment.expiresAt } } : {}),
       })),
       nextCursor,
     }
