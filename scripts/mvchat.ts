@@ -13,7 +13,9 @@ import {
 import { loadLocalEnv } from '#core/local-env.ts'
 
 const USAGE = `usage: mvchat [--profile DIR] <command>
-  enroll --server URL --token TOKEN [--ca FILE] [--name DEVICE-NAME]   (--ca defaults to $MVM_CA_FILE)
+  enroll LINK | --server URL --token TOKEN [--ca FILE] [--name DEVICE-NAME]
+                           LINK: the mobivisor://enroll?… link an administrator handed out
+                           (--ca defaults to $MVM_CA_FILE)
   send <username> <text...>
   receive [--follow]
   chat <username>          interactive: type a line to send it, Ctrl-D to quit
@@ -135,11 +137,26 @@ function explain(err: unknown): never {
   fail(e.message)
 }
 
+/** Server and token from an enrollment link (as the portal and the API hand it out) or the two options; --server wins over the link's. */
+function enrollmentTarget(): { server: string; token: string } {
+  const link = [args[0], values.token].find((v) => v?.startsWith('mobivisor:'))
+  if (link) {
+    let params: URLSearchParams
+    try { params = new URL(link).searchParams } catch { fail('the enrollment link is not a valid mobivisor://enroll link', 2) }
+    const server = values.server ?? params.get('server')
+    const token = params.get('token')
+    if (!server || !token) fail('the enrollment link lacks its server or token: copy the whole link', 2)
+    return { server, token }
+  }
+  if (!values.server || !values.token) fail('enroll needs the enrollment link, or --server URL and --token TOKEN', 2)
+  return { server: values.server, token: values.token }
+}
+
 async function main() {
   if (values.help || !command) fail(USAGE, values.help ? 0 : 2)
   switch (command) {
     case 'enroll': {
-      if (!values.server || !values.token) fail('enroll needs --server URL and --token TOKEN', 2)
+      const { server, token } = enrollmentTarget()
       const caFile = values.ca ?? process.env.MVM_CA_FILE
       let ca: string | null = null
       try {
@@ -150,8 +167,8 @@ async function main() {
       const pin = await askPin('choose a PIN (at least 6 characters): ')
       if (pin.length < 6) fail('the PIN must have at least 6 characters', 2)
       if (!process.env.MVM_PIN && (await askPin('repeat the PIN: ')) !== pin) fail('the PINs differ', 2)
-      const transport = createNodeTransport(values.server, ca ? { ca } : {})
-      const identity = await enrollDevice({ transport, provider, server: values.server, token: values.token, platform: 'terminal', ...(values.name ? { name: values.name } : {}) })
+      const transport = createNodeTransport(server, ca ? { ca } : {})
+      const identity = await enrollDevice({ transport, provider, server, token, platform: 'terminal', ...(values.name ? { name: values.name } : {}) })
       transport.close()
       const store = await LocalStore.create(profile, pin, { provider })
       await store.put('identity', identity)
@@ -205,7 +222,9 @@ async function main() {
           if (s === 'reconnecting') lost = true
           if (s === 'open') lost = false
         },
-        failed: (err) => console.error(`the server refused this device: ${err.code}`),
+        // Final: the account was locked or offboarded, the device revoked, or the user taken off the
+        // whitelist. A script must see it, so the command ends with status 1.
+        failed: (err, { closeReason }) => fail(`the server refused this device: ${closeReason ? `${closeReason} (${err.code})` : err.code}`),
       })
       await firstSync
       if (command === 'receive' && !values.follow) {

@@ -1,5 +1,6 @@
 // mvctl: the bootstrap admin CLI (until the admin API and portal take over).
-//   mvctl user add <username> [--display-name NAME] [--json]   prints a one-time enrollment token
+//   mvctl user add <username> [--display-name NAME] [--team T] [--business-area B] [--email E] [--json]
+//                                                              prints a one-time enrollment token
 //   mvctl user token <username> [--json]                       issues a new enrollment token
 //   mvctl user list [--json]
 //   mvctl audit export|verify|head                              the audit log (docs/audit.md)
@@ -14,11 +15,15 @@ import pg from 'pg'
 import { createAuditLog, verifyExport, type Anchor, type ExportFilters, type ExportFormat, type ExportSummary, type VerifyResult } from '#core/audit/audit-log.ts'
 import { createDb } from '#core/db/client.ts'
 import { createUserService } from '#core/identity/users.ts'
+import { createUserAdmin } from '#core/admin/users.ts'
+import { createRedis } from '#core/redis.ts'
 import { loadLocalEnv } from '#core/local-env.ts'
+import { usernameKey } from '#core/identity/usernames.ts'
+import { UserNotFound } from '#core/errors.ts'
 import { ADMIN_USAGE, adminMain } from './mvctl-admin.ts'
 
 const USAGE = `usage:
-  mvctl user add <username> [--display-name NAME] [--json]
+  mvctl user add <username> [--display-name NAME] [--team T] [--business-area B] [--email E] [--json]
   mvctl user token <username> [--json]
   mvctl user list [--json]
   mvctl audit export --from ISO --to ISO [--format ndjson|csv] [--out FILE]
@@ -32,7 +37,10 @@ environment: DATABASE_URL (default: the one "npm start" uses), MVM_ENROLLMENT_TT
 async function user(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { 'display-name': { type: 'string' }, json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      'display-name': { type: 'string' }, team: { type: 'string' }, 'business-area': { type: 'string' }, email: { type: 'string' },
+      json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' },
+    },
   })
   const [area, command, name] = positionals
   if (values.help || area !== 'user' || !command) {
@@ -46,18 +54,27 @@ async function user(): Promise<void> {
     process.exit(2)
   }
   const ttl = Number(process.env.MVM_ENROLLMENT_TTL_HOURS ?? 72)
+  const enrollmentTtlHours = Number.isInteger(ttl) && ttl > 0 ? ttl : 72
   const db = createDb(url, { poolSize: 2 })
-  const users = createUserService({ prisma: db.prisma, enrollmentTtlHours: Number.isInteger(ttl) && ttl > 0 ? ttl : 72 })
+  const users = createUserService({ prisma: db.prisma, enrollmentTtlHours })
+  // The admin API's own invite and token paths, so the CLI's changes are audited (actor system/mvctl)
+  // and refused alike; they never touch Redis, which is therefore not connected.
+  const redis = createRedis({ REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' }, { lazyConnect: true })
+  const admin = createUserAdmin({ pool: db.pool, redis, sessions: { revokeDevices: async () => {} }, audit: createAuditLog({ pool: db.pool }), enrollmentTtlHours })
+  const actor = { type: 'system' as const, id: `mvctl:${osUser()}`.slice(0, 256) }
   const out = (human: string, data: unknown) => console.log(values.json ? JSON.stringify(data) : human)
 
   try {
     if (command === 'add' && name) {
-      const { user, token, expiresAt } = await users.add({ username: name, displayName: values['display-name'] })
-      out(`user ${user.username} created (id ${user.id})\nenrollment token (shown once, valid until ${expiresAt.toISOString()}):\n${token}`,
-        { id: user.id, username: user.username, token, expiresAt })
+      const { user, enrollment } = await admin.invite({
+        username: name, displayName: values['display-name'], team: values.team, businessArea: values['business-area'], email: values.email,
+      }, actor)
+      out(`user ${user.username} created (id ${user.id})\nenrollment token (shown once, valid until ${enrollment.expiresAt}):\n${enrollment.token}`,
+        { id: user.id, username: user.username, token: enrollment.token, expiresAt: enrollment.expiresAt })
     } else if (command === 'token' && name) {
-      const { token, expiresAt } = await users.reissue(name)
-      out(`enrollment token for ${name} (shown once, valid until ${expiresAt.toISOString()}):\n${token}`, { username: name, token, expiresAt })
+      const { user, enrollment } = await admin.issueToken(await idOf(db.pool, name), actor)
+      out(`enrollment token for ${user.username} (shown once, valid until ${enrollment.expiresAt}):\n${enrollment.token}`,
+        { username: user.username, token: enrollment.token, expiresAt: enrollment.expiresAt })
     } else if (command === 'list') {
       const list = await users.list()
       out(list.length === 0 ? 'no users' : list.map((u) => `${u.username.padEnd(24)} ${u.status.padEnd(10)} devices=${u.devices}  ${u.displayName}`).join('\n'), list)
@@ -70,8 +87,16 @@ async function user(): Promise<void> {
     console.error(e.code?.startsWith('MVM_') ? `${e.code}: ${e.message}` : e.message)
     process.exitCode = 1
   } finally {
+    redis.disconnect()
     await db.close()
   }
+}
+
+/** A username as typed (any case, NFKC) to the user's id; MVM_USER_NOT_FOUND when there is none. */
+async function idOf(pool: pg.Pool, username: string): Promise<string> {
+  const { rows } = await pool.query<{ id: string }>('SELECT id FROM users WHERE username_key = $1', [usernameKey(username)])
+  if (!rows[0]) throw new UserNotFound()
+  return rows[0].id
 }
 
 // ---- audit ------------------------------------------------------------------------------------

@@ -95,4 +95,24 @@ t.test('mvctl user commands work as before next to the audit ones', async (t) =>
   t.match(list, { code: 0, stdout: /"username":"alice"/ })
   t.match(usage, { code: 2, stderr: /usage:\n {2}mvctl user add/ })
   t.match(unknown, { code: 2, stderr: /unknown audit command frobnicate/ })
+
+  // Changes from the command line are audited like the API's, and refused alike.
+  const bob = await mvctl(['user', 'add', 'Bob', '--team', 'Sales', '--business-area', 'North', '--email', 'bob@example.com', '--json'], url)
+  t.equal(bob.code, 0, bob.stderr)
+  const bobId = JSON.parse(bob.stdout).id
+  const token = await mvctl(['user', 'token', 'BOB'], url)
+  t.match(token, { code: 0, stdout: /^enrollment token for Bob / }, 'any spelling of the username finds the user')
+  const pool = new pg.Pool({ connectionString: url })
+  t.teardown(() => pool.end())
+  const { rows: entries } = await pool.query("SELECT action, actor_type, actor_id, details FROM audit_entries WHERE target_id = $1 ORDER BY seq", [bobId])
+  t.match(entries, [
+    { action: 'user.created', actor_type: 'system', actor_id: /^mvctl:/, details: { after: { username: 'Bob', team: 'Sales', businessArea: 'North' } } },
+    { action: 'user.enrollment_token_issued', actor_type: 'system', actor_id: /^mvctl:/ },
+  ])
+  t.notMatch(JSON.stringify(entries), JSON.parse(bob.stdout).token, 'no token in the log')
+  t.same((await pool.query('SELECT email, team, business_area FROM users WHERE id = $1', [bobId])).rows[0], { email: 'bob@example.com', team: 'Sales', business_area: 'North' })
+  await pool.query("UPDATE users SET status = 'locked' WHERE id = $1", [bobId])
+  t.match(await mvctl(['user', 'token', 'bob'], url), { code: 1, stderr: /MVM_USER_STATE_CONFLICT/ }, 'no token for a locked user, as in the API')
+  t.match(await mvctl(['user', 'token', 'nobody'], url), { code: 1, stderr: /MVM_USER_NOT_FOUND/ })
+  t.match(await mvctl(['user', 'add', 'bob'], url), { code: 1, stderr: /MVM_USER_EXISTS/ })
 })

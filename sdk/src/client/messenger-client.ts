@@ -34,8 +34,12 @@ export interface ClientHandlers {
   rejected?(info: { seq: string; code: 'MVM_CRYPTO_REJECTED' }): void
   synced?(): void
   connection?(state: 'open' | 'closed' | 'reconnecting'): void
-  /** The gateway refused this device for good (revoked, user locked): the client stops reconnecting. */
-  failed?(error: ApiError): void
+  /**
+   * The gateway refused this device for good (revoked, user locked or offboarded, not whitelisted):
+   * the client stops reconnecting. `closeReason` is what the server said when it closed the socket
+   * for that cause (4003: "account locked", "account offboarded", "not whitelisted"), if it did.
+   */
+  failed?(error: ApiError, context: { closeReason?: string }): void
 }
 
 interface DirectoryDevice { id: string; x25519PublicKey: string }
@@ -100,6 +104,8 @@ export class MessengerClient {
   private socket: SocketConnection | undefined
   private wantSocket = false
   private attempt = 0
+  /** The reason of the last 4003 close, for `failed` once re-authentication is refused. */
+  private revokedReason: string | undefined
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined
   private pendingSends = new Map<string, { resolve(r: SendResult): void; reject(e: Error): void; timer: ReturnType<typeof setTimeout> }>()
   private inbox: Promise<void> = Promise.resolve()
@@ -272,7 +278,7 @@ export class MessengerClient {
     } catch (err) {
       if (err instanceof ApiError && err.status >= 400 && err.status < 500 && err.status !== 429) {
         this.wantSocket = false
-        this.handlers.failed?.(err)
+        this.handlers.failed?.(err, this.revokedReason ? { closeReason: this.revokedReason } : {})
         return
       }
       return this.scheduleReconnect()
@@ -292,7 +298,7 @@ export class MessengerClient {
           resolve()
           this.scheduleReconnect()
         },
-        onClose: (code) => {
+        onClose: (code, reason) => {
           clearInterval(this.keepalive)
           if (this.socket === socket) this.socket = undefined
           for (const [id, pending] of this.pendingSends) {
@@ -303,6 +309,7 @@ export class MessengerClient {
           // 4001: the session expired; 4003: the account was locked or offboarded and the token
           // revoked. Either way authenticate afresh, which for 4003 ends in the final 401 (§6.6).
           if (code === 4001 || code === 4003) this.token = undefined
+          if (code === 4003) this.revokedReason = reason || undefined
           this.handlers.connection?.('closed')
           resolve()
           this.scheduleReconnect()
