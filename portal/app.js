@@ -1,6 +1,7 @@
 // @ts-check
 // The admin portal: sign-in, then one screen per hash route (#/users, #/users/<id>, #/pools,
-// #/pools/<id>, #/whitelist, #/audit). No framework, no build step; the server checks every right.
+// #/pools/<id>, #/whitelist, #/audit, #/api-tokens, #/admins, #/account). No framework, no build
+// step; the server checks every right.
 import { api, setCsrfToken, SIGNED_OUT } from './js/api.js'
 import { h, replace } from './js/dom.js'
 import { rightsOf } from './js/rights.js'
@@ -10,6 +11,9 @@ import { renderUserDetail } from './js/user-detail.js'
 import { renderPools, renderPoolDetail } from './js/pools.js'
 import { renderWhitelist } from './js/whitelist.js'
 import { renderAudit } from './js/audit.js'
+import { renderAccount } from './js/account.js'
+import { renderApiTokens } from './js/api-tokens.js'
+import { renderAdmins } from './js/admins.js'
 
 /** @typedef {{ id: string, username: string, displayName: string, role: string }} Admin */
 /**
@@ -32,6 +36,8 @@ const SECTIONS = [
   { path: 'pools', label: 'Pools', right: 'policy:read' },
   { path: 'whitelist', label: 'Whitelist', right: 'policy:read' },
   { path: 'audit', label: 'Audit log', right: 'audit:read' },
+  { path: 'api-tokens', label: 'API tokens', right: 'api-tokens:manage' },
+  { path: 'admins', label: 'Administrators', right: 'admins:manage' },
 ]
 
 /** @param {string} t */
@@ -45,7 +51,8 @@ function signedIn(session) {
   replace(nav, h('ul', {}, SECTIONS.filter((s) => rights.has(s.right)).map((s) => h('li', {}, h('a', { href: `#/${s.path}`, 'data-section': s.path }, s.label)))))
   nav.hidden = false
   const signOut = h('button', { type: 'button', class: 'button', onclick: () => { void logout() } }, 'Sign out')
-  replace(account, h('span', {}, `${admin.displayName || admin.username} · ${admin.role}`), signOut)
+  replace(account, h('span', {}, `${admin.displayName || admin.username} · ${admin.role}`),
+    h('a', { href: '#/account', 'data-section': 'account' }, 'Account'), signOut)
   account.hidden = false
 }
 
@@ -74,18 +81,19 @@ function showLogin(notice) {
     onSignedIn: (session) => {
       signedIn(session)
       if (!location.hash || location.hash === '#/' || location.hash === '#') location.hash = '#/users'
-      else void route()
+      else void route({ focus: true })
     },
   })
 }
 
-async function route() {
+/** @param {{ focus?: boolean }} [opts] focus: false on the first screen of a page load */
+async function route(opts = {}) {
   if (!admin) return
   const mine = ++generation
   const [path = '', search = ''] = location.hash.replace(/^#\/?/, '').split('?')
   const parts = path.split('/').filter(Boolean)
   const section = parts[0] ?? 'users'
-  for (const a of nav.querySelectorAll('a')) {
+  for (const a of [...nav.querySelectorAll('a'), ...account.querySelectorAll('a')]) {
     if (a.dataset.section === section) a.setAttribute('aria-current', 'page')
     else a.removeAttribute('aria-current')
   }
@@ -99,6 +107,9 @@ async function route() {
     else if (section === 'pools') await renderPools(main, ctx)
     else if (section === 'whitelist') await renderWhitelist(main, ctx)
     else if (section === 'audit') await renderAudit(main, ctx)
+    else if (section === 'api-tokens' && rights.has('api-tokens:manage')) await renderApiTokens(main, ctx)
+    else if (section === 'admins' && rights.has('admins:manage')) await renderAdmins(main, ctx)
+    else if (section === 'account') await renderAccount(main, ctx)
     else {
       setTitle('Not found')
       replace(main, h('h1', { tabindex: '-1' }, 'Not found'), h('p', {}, h('a', { href: '#/users' }, 'Go to the users')))
@@ -107,10 +118,12 @@ async function route() {
     if (!ctx.current() || !admin) return
     replace(main, h('h1', { tabindex: '-1' }, 'Something went wrong'), h('div', { class: 'alert error', role: 'alert' }, err instanceof Error ? err.message : String(err)))
   }
-  // Move focus to the new screen's heading so keyboard and screen-reader users start there.
-  if (ctx.current() && document.activeElement !== document.body && !main.contains(document.activeElement)) {
-    main.querySelector('h1')?.focus()
-  }
+  // Move focus to the new screen's heading so keyboard and screen-reader users start there: after a
+  // link, after signing in, and when the control that had the focus went with the old screen
+  // (else it would fall to <body>). A screen that put the focus somewhere itself keeps it.
+  const active = document.activeElement
+  const placed = active && active !== main && main.contains(active)
+  if (ctx.current() && opts.focus !== false && !placed) main.querySelector('h1')?.focus()
 }
 
 window.addEventListener('hashchange', () => { void route() })
@@ -124,7 +137,7 @@ async function start() {
   try {
     signedIn(await api('GET', '/me'))
     if (!location.hash || location.hash === '#/') history.replaceState(null, '', '#/users')
-    await route()
+    await route({ focus: false })
   } catch {
     signedOut()
     showLogin()

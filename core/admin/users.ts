@@ -217,6 +217,13 @@ export function createUserAdmin(deps: {
       return { users: page.map(view), nextCursor: rows.length > limit && last ? encodeCursor(last.username_key, last.id) : null }
     },
 
+    /** How many users the filter selects: the list's WHERE clause, without paging. */
+    async count(filter: UserFilter): Promise<number> {
+      const params: unknown[] = []
+      const { rows } = await pool.query<{ count: number }>(`SELECT count(*)::int AS count FROM users u WHERE ${userFilterSql(filter, params)}`, params)
+      return rows[0]!.count
+    },
+
     async get(id: string): Promise<AdminUserView & { deviceList: DeviceView[] }> {
       const { rows } = await pool.query<UserRow>(`${SELECT_USER} WHERE u.id = $1`, [id])
       if (!rows[0]) throw new UserNotFound()

@@ -18,6 +18,14 @@ export class ApiError extends Error {
   }
 }
 
+/** The request never got an answer: the network or the gateway is down (fetch itself failed). */
+export class NetworkError extends Error {
+  constructor() {
+    super('The gateway could not be reached. Check the connection and try again.')
+    this.name = 'NetworkError'
+  }
+}
+
 /** Fired when the session has ended (expired, signed out elsewhere): the app shows the sign-in. */
 export const SIGNED_OUT = 'mvm:signed-out'
 
@@ -41,7 +49,13 @@ export async function api(method, path, body, opts = {}) {
     headers['content-type'] = 'application/json'
   }
   if (method !== 'GET' && method !== 'HEAD') headers['x-csrf-token'] = csrfToken
-  const res = await fetch(API + path, { method, headers, body: payload, credentials: 'same-origin', cache: 'no-store', redirect: 'error' })
+  /** @type {Response} */
+  let res
+  try {
+    res = await fetch(API + path, { method, headers, body: payload, credentials: 'same-origin', cache: 'no-store', redirect: 'error' })
+  } catch {
+    throw new NetworkError()
+  }
   if (res.status === 204) return null
   const text = await res.text()
   let data = {}

@@ -92,6 +92,8 @@ export async function renderAudit(main, ctx) {
   const tbody = h('tbody')
   const more = h('button', { type: 'button' }, 'Load more')
   const shown = h('span', { 'aria-live': 'polite' })
+  const names = await actorNames(ctx)
+  if (!ctx.current()) return
   const tableWrap = auditTable([], describe(filter))
   tableWrap.querySelector('tbody')?.replaceWith(tbody)
   const empty = tableWrap.querySelector('.empty')
@@ -103,7 +105,7 @@ export async function renderAudit(main, ctx) {
   async function load(cursor) {
     const page = await api('GET', `/audit${query({ ...filter, limit: PAGE, cursor })}`)
     if (!ctx.current()) return
-    for (const entry of page.entries) tbody.append(auditRow(entry))
+    for (const entry of page.entries) tbody.append(auditRow(entry, names))
     count += page.entries.length
     nextCursor = page.nextCursor
     more.hidden = !nextCursor
@@ -133,31 +135,67 @@ function describe(filter) {
   return parts.length ? `Audit entries, newest first: ${parts.join(', ')}` : 'Audit entries, newest first'
 }
 
-/** @param {any} e */
-function auditRow(e) {
+/**
+ * Names for the ids in audit entries, where the portal can know them cheaply: the signed-in
+ * administrator always; every administrator and API token when the role may list them.
+ * @param {import('../app.js').Context} ctx @returns {Promise<Map<string, string>>}
+ */
+export async function actorNames(ctx) {
+  /** @type {Map<string, string>} */
+  const names = new Map([[ctx.admin.id, ctx.admin.username]])
+  const [admins, tokens] = await Promise.all([
+    ctx.can('admins:manage') ? api('GET', '/admins').catch(() => null) : null,
+    ctx.can('api-tokens:manage') ? api('GET', '/api-tokens').catch(() => null) : null,
+  ])
+  for (const a of admins?.admins ?? []) names.set(a.id, a.username)
+  for (const t of tokens?.apiTokens ?? []) names.set(t.id, t.name)
+  return names
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/**
+ * "admin root" where the name is known; else the type and the id, a UUID cut to 8 characters on
+ * screen with the whole id as its tooltip and for screen readers.
+ * @param {string} type @param {string | null} idValue @param {Map<string, string>} names
+ */
+function who(type, idValue, names) {
+  if (!idValue) return [type]
+  const name = names.get(idValue)
+  if (name) return [`${type} `, h('span', { class: 'name', title: idValue }, name)]
+  if (!UUID.test(idValue)) return [`${type} `, h('code', {}, idValue)]
+  return [`${type} `, h('code', { class: 'short-id', title: idValue, 'aria-label': idValue },
+    h('span', { 'aria-hidden': 'true' }, idValue.slice(0, 8)), h('span', { class: 'visually-hidden' }, idValue))]
+}
+
+/** @param {any} e @param {Map<string, string>} names */
+function auditRow(e, names) {
   const details = JSON.stringify(e.details ?? {})
   return row([
     { cell: String(e.seq), class: 'num' }, time(e.at), e.action,
-    h('span', {}, e.actorType, e.actorId ? h('code', { title: e.actorId }, ` ${e.actorId.slice(0, 8)}`) : null),
-    e.targetType ? h('span', {}, targetLink(e)) : text(null), text(e.sourceIp),
+    h('span', {}, who(e.actorType, e.actorId, names)),
+    e.targetType ? h('span', {}, targetLink(e, names)) : text(null), text(e.sourceIp),
     { cell: details === '{}' ? text(null) : h('code', {}, details.length > 240 ? `${details.slice(0, 240)}…` : details), class: 'details' },
   ], { header: 0 })
 }
 
-/** @param {any} e */
-function targetLink(e) {
-  const label = `${e.targetType} ${String(e.targetId ?? '').slice(0, 8)}`
-  if (e.targetType === 'user' && e.targetId) return h('a', { href: `#/users/${e.targetId}`, title: e.targetId }, label)
-  if (e.targetType === 'pool' && e.targetId) return h('a', { href: `#/pools/${e.targetId}`, title: e.targetId }, label)
-  return h('span', { title: e.targetId ?? '' }, label)
+/** @param {any} e @param {Map<string, string>} names */
+function targetLink(e, names) {
+  const label = who(e.targetType, e.targetId, names)
+  if (e.targetType === 'user' && e.targetId) return h('a', { href: `#/users/${e.targetId}` }, label)
+  if (e.targetType === 'pool' && e.targetId) return h('a', { href: `#/pools/${e.targetId}` }, label)
+  return h('span', {}, label)
 }
 
-/** A table of audit entries (the audit screen and a user's activity). @param {any[]} entries @param {string} caption */
-export function auditTable(entries, caption) {
+/**
+ * A table of audit entries (the audit screen and a user's activity).
+ * @param {any[]} entries @param {string} caption @param {Map<string, string>} [names] see actorNames
+ */
+export function auditTable(entries, caption, names = new Map()) {
   return table({
     caption,
     columns: [{ label: 'Seq', class: 'num' }, 'Time', 'Action', 'Actor', 'Target', 'Source address', 'Details'],
-    rows: entries.map(auditRow),
+    rows: entries.map((e) => auditRow(e, names)),
     emptyText: 'No audit entries.',
   })
 }

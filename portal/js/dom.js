@@ -128,6 +128,24 @@ export function alertBox(kind = 'error') {
   return h('div', { class: `alert ${kind}`, role: kind === 'error' ? 'alert' : 'status' })
 }
 
+/**
+ * A secret shown once (a generated password, an API token): read-only, selectable, with a copy
+ * button. The caller says where it goes and why it is shown only now.
+ * @param {{ label: string, value: string, copy: string, note: Child | Child[] }} spec
+ */
+export function secretField(spec) {
+  const input = h('input', { type: 'text', readonly: true, value: spec.value, class: 'mono', autocomplete: 'off', spellcheck: 'false' })
+  const copied = h('span', { role: 'status', class: 'muted' })
+  const copy = h('button', {
+    type: 'button',
+    onclick: async () => {
+      input.select()
+      try { await navigator.clipboard.writeText(spec.value); copied.textContent = 'Copied.' } catch { copied.textContent = 'Selected: press Ctrl+C to copy.' }
+    },
+  }, spec.copy)
+  return h('div', { class: 'secret' }, field(spec.label, input), h('div', { class: 'actions' }, copy, copied), h('p', { class: 'muted' }, spec.note))
+}
+
 /** Shows an error's message in an alert box. @param {HTMLElement} box @param {unknown} err */
 export function showError(box, err) {
   box.className = 'alert error'
@@ -143,8 +161,9 @@ export function showMessage(box, message, kind = 'success') {
 }
 
 /**
- * A modal question; resolves true when confirmed. Escape or Cancel resolve false.
- * @param {{ title: string, body: (Child | Child[])[], confirm: string, danger?: boolean }} spec
+ * A modal question; resolves true when confirmed. Escape or Cancel resolve false. `controls`
+ * (fields, a checkbox) go between the text and the buttons; the caller reads them afterwards.
+ * @param {{ title: string, body: (Child | Child[])[], confirm: string, danger?: boolean, controls?: Node[] }} spec
  * @returns {Promise<boolean>}
  */
 export function confirmDialog(spec) {
@@ -152,7 +171,8 @@ export function confirmDialog(spec) {
     const titleId = id('dlg')
     const dialog = h('dialog', { 'aria-labelledby': titleId },
       h('h2', { id: titleId }, spec.title),
-      ...spec.body.map((b) => h('p', {}, b)),
+      ...spec.body.filter((b) => b !== null && b !== undefined && b !== false).map((b) => h('p', {}, b)),
+      ...(spec.controls ?? []),
       h('form', { method: 'dialog', class: 'form-actions' },
         h('button', { value: 'confirm', class: spec.danger ? 'danger solid' : 'primary' }, spec.confirm),
         h('button', { value: 'cancel', autofocus: true }, 'Cancel')))

@@ -5,7 +5,7 @@
 import { api, query } from './api.js'
 import { alertBox, announce, badge, busy, confirmDialog, field, h, replace, row, select, showError, showMessage, table, text, time } from './dom.js'
 import { enrollmentView } from './enrollment.js'
-import { auditTable } from './audit.js'
+import { actorNames, auditTable } from './audit.js'
 
 /** @param {HTMLElement} main @param {import('../app.js').Context} ctx @param {string} userId */
 export async function renderUserDetail(main, ctx, userId) {
@@ -79,8 +79,10 @@ export async function renderUserDetail(main, ctx, userId) {
       try {
         const res = await api('POST', `/users/${user.id}/token`)
         user = res.user
-        replace(enrollmentArea, h('section', { class: 'card', 'aria-labelledby': 'enrollment-title' },
-          h('h2', { id: 'enrollment-title' }, 'New enrollment token'), enrollmentView(res.enrollment, user.username)))
+        const title = h('h2', { id: 'enrollment-title', tabindex: '-1' }, 'New enrollment token')
+        replace(enrollmentArea, h('section', { class: 'card', 'aria-labelledby': 'enrollment-title' }, title, enrollmentView(res.enrollment, user.username)))
+        // The button was disabled while waiting (focus dropped): go to what it made.
+        title.focus()
         announce('A new enrollment link and QR code are shown.')
       } catch (err) { showError(message, err) }
     })
@@ -116,21 +118,33 @@ export async function renderUserDetail(main, ctx, userId) {
   }
 
   // --- activity ----------------------------------------------------------------------------------
+  // The heading and the period stay put; only what is below them is redrawn, so the select keeps
+  // the focus while someone steps through the periods with the arrow keys.
   const days = select('days', [['7', 'Last 7 days'], ['30', 'Last 30 days'], ['90', 'Last 90 days'], ['366', 'Last year']], '30')
   days.addEventListener('change', () => { void loadActivity() })
+  const activityBody = h('div')
+  const names = ctx.can('audit:read') ? await actorNames(ctx) : new Map()
+  names.set(user.id, user.username)
+  for (const d of detail.devices) if (d.name) names.set(d.id, d.name)
+  if (!ctx.current()) return
+  let activityCall = 0
 
   async function loadActivity() {
     if (!ctx.can('audit:read')) {
       replace(activityArea, h('h2', {}, 'Devices'), devicesTable(detail.devices, false))
       return
     }
+    if (!activityArea.firstChild) {
+      replace(activityArea, h('div', { class: 'page-head' }, h('h2', { id: 'activity-title' }, 'Activity'), h('div', { class: 'actions' }, field('Period', days))), activityBody)
+    }
+    const mine = ++activityCall
     const error = alertBox()
     try {
       const a = await api('GET', `/users/${user.id}/activity${query({ days: days.value })}`)
-      if (!ctx.current()) return
+      // Only the latest period's answer is drawn (arrow keys send several in a row).
+      if (!ctx.current() || mine !== activityCall) return
       const totals = a.messagesPerDay.reduce((/** @type {{ sent: number, received: number }} */ t, /** @type {any} */ d) => ({ sent: t.sent + d.sent, received: t.received + d.received }), { sent: 0, received: 0 })
-      replace(activityArea,
-        h('div', { class: 'page-head' }, h('h2', { id: 'activity-title' }, 'Activity'), h('div', { class: 'actions' }, field('Period', days))),
+      replace(activityBody,
         h('h3', {}, 'Devices and sessions'), devicesTable(a.devices, true),
         h('div', { class: 'columns' },
           h('section', { 'aria-labelledby': 'failed-title' }, h('h3', { id: 'failed-title' }, 'Failed sign-ins'),
@@ -146,9 +160,10 @@ export async function renderUserDetail(main, ctx, userId) {
                 .map((/** @type {any} */ d) => row([d.day, { cell: String(d.sent), class: 'num' }, { cell: String(d.received), class: 'num' }], { header: true })),
               emptyText: 'No messages in this period.',
             }))),
-        h('h3', {}, 'Audit entries'), auditTable(a.audit, 'The latest audit entries about this user and their devices'))
+        h('h3', {}, 'Audit entries'), auditTable(a.audit, 'The latest audit entries about this user and their devices', names))
     } catch (err) {
-      replace(activityArea, h('h2', {}, 'Activity'), error)
+      if (mine !== activityCall) return
+      replace(activityBody, error)
       showError(error, err)
     }
   }

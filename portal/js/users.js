@@ -1,7 +1,7 @@
 // @ts-check
 // The users table: the contract's filters (kept in the address, so back and reload keep them),
 // cursor paging, selection by row, by page or by the whole filter, and bulk actions.
-import { api, query } from './api.js'
+import { api, ApiError, query } from './api.js'
 import { alertBox, badge, busy, field, h, id, isoToLocal, localToIso, replace, row, select, showError, table, text, time, announce } from './dom.js'
 import { BULK_ACTIONS } from './rights.js'
 import { runBulk } from './bulk.js'
@@ -89,7 +89,16 @@ export async function renderUsers(main, ctx) {
     if (action.value.startsWith('pool.') && !poolId) { showError(error, 'Create a pool first.'); return }
     /** @type {import('./bulk.js').BulkRequest} */
     const request = { action: action.value, ...(allMatching ? { filter: bulkFilter(filter) } : { userIds: [...selected] }), ...(poolId ? { poolId } : {}) }
-    const who = allMatching ? 'all users matching the filter' : `${n} selected ${n === 1 ? 'user' : 'users'}`
+    let who = `${n} selected ${n === 1 ? 'user' : 'users'}`
+    if (allMatching) {
+      // The question names how many and by which filter, counted now (the list shows one page).
+      try {
+        const { count: matching } = await busy(apply, () => api('GET', `/users/count${query(filter)}`))
+        const users = `${matching.toLocaleString('en')} ${matching === 1 ? 'user' : 'users'}`
+        const parts = filterParts(filter, pools)
+        who = parts.length ? `${users} matching: ${parts.join(', ')}` : `all ${users} (no filter)`
+      } catch (err) { showError(error, err); return }
+    }
     await runBulk(bulkArea, request, {
       who, poolName: pools.find((p) => p.id === poolId)?.name, current: ctx.current,
       onFinished: () => { allMatching = false; selected.clear(); void reload() },
@@ -189,17 +198,23 @@ function bulkFilter(filter) {
   return out
 }
 
-/** @param {Record<string, string>} filter @param {{ id: string, name: string }[]} pools */
-function describeFilter(filter, pools) {
+/** The filter in words, one part a condition. @param {Record<string, string>} filter @param {{ id: string, name: string }[]} pools */
+function filterParts(filter, pools) {
   const parts = []
-  if (filter.q) parts.push(`matching “${filter.q}”`)
-  if (filter.status) parts.push(`status ${filter.status}`)
+  if (filter.q) parts.push(`name containing “${filter.q}”`)
   if (filter.team) parts.push(`team ${filter.team}`)
   if (filter.businessArea) parts.push(`business area ${filter.businessArea}`)
   if (filter.pool) parts.push(`in pool ${pools.find((p) => p.id === filter.pool)?.name ?? filter.pool}`)
+  if (filter.status) parts.push(`status ${filter.status}`)
   if (filter.whitelisted) parts.push(filter.whitelisted === 'true' ? 'whitelisted' : 'not whitelisted')
   if (filter.lastSeenAfter) parts.push(`seen since ${new Date(filter.lastSeenAfter).toLocaleString()}`)
   if (filter.lastSeenBefore) parts.push(`not seen since ${new Date(filter.lastSeenBefore).toLocaleString()}`)
+  return parts
+}
+
+/** @param {Record<string, string>} filter @param {{ id: string, name: string }[]} pools */
+function describeFilter(filter, pools) {
+  const parts = filterParts(filter, pools)
   return parts.length ? `Users, ${parts.join(', ')}` : 'All users'
 }
 
@@ -221,23 +236,48 @@ async function inviteDialog(onDone) {
     field('E-mail', fields.email), field('Team', fields.team), field('Business area', fields.businessArea),
     error, h('div', { class: 'form-actions' }, submit, cancel))
   const dialog = h('dialog', { 'aria-labelledby': titleId }, h('h2', { id: titleId }, 'Invite a user'), form)
-  form.addEventListener('submit', (e) => {
+  error.id = id('invite-error')
+  error.tabIndex = -1
+  form.addEventListener('submit', async (e) => {
     e.preventDefault()
-    void busy(submit, async () => {
-      /** @type {Record<string, string>} */
-      const body = {}
-      for (const [k, input] of Object.entries(fields)) if (input.value.trim()) body[k] = input.value.trim()
+    for (const input of Object.values(fields)) { input.removeAttribute('aria-invalid'); input.removeAttribute('aria-errormessage') }
+    /** @type {Record<string, string>} */
+    const body = {}
+    for (const [k, input] of Object.entries(fields)) if (input.value.trim()) body[k] = input.value.trim()
+    /** @type {unknown} */
+    let failure = null
+    await busy(submit, async () => {
       try {
         const res = await api('POST', '/users', body)
         const done = h('button', { type: 'button', class: 'primary', onclick: () => dialog.close() }, 'Done')
         replace(dialog, h('h2', { id: titleId }, `${res.user.username} is invited`), enrollmentView(res.enrollment, res.user.username), h('div', { class: 'form-actions' }, done))
         done.focus()
         void onDone()
-      } catch (err) { showError(error, err) }
+      } catch (err) { failure = err; showError(error, err) }
     })
+    if (!failure) return
+    // The submit button was disabled while waiting, which drops the focus: put it where the problem is.
+    const culprit = offendingField(failure, fields)
+    if (culprit) {
+      culprit.setAttribute('aria-invalid', 'true')
+      culprit.setAttribute('aria-errormessage', error.id)
+      culprit.focus()
+    } else error.focus()
   })
   dialog.addEventListener('close', () => dialog.remove())
   document.body.appendChild(dialog)
   dialog.showModal()
   fields.username.focus()
+}
+
+/**
+ * The invite field a refusal is about: the username for a taken or invalid name, else the field
+ * the validation message names (`body/email must match…`); null when it names none.
+ * @param {unknown} err @param {Record<string, HTMLInputElement>} fields
+ */
+function offendingField(err, fields) {
+  if (!(err instanceof ApiError)) return null
+  if (err.code === 'MVM_USER_EXISTS' || err.code === 'MVM_USER_NAME_INVALID') return fields.username ?? null
+  const named = /\bbody\/(\w+)/.exec(err.message)?.[1] ?? /\b(username|displayName|email|team|businessArea)\b/.exec(err.message)?.[1]
+  return named ? fields[named] ?? null : null
 }

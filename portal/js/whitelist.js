@@ -1,7 +1,7 @@
 // @ts-check
 // The whitelist: the organisation's mode and the entries by user, team or business area.
-import { api } from './api.js'
-import { alertBox, busy, field, h, replace, row, select, showError, showMessage, table, time } from './dom.js'
+import { api, query } from './api.js'
+import { alertBox, busy, confirmDialog, field, h, replace, row, select, showError, showMessage, table, time } from './dom.js'
 import { findUser } from './pools.js'
 
 const KINDS = /** @type {[string, string][]} */ ([['user', 'User'], ['team', 'Team'], ['business_area', 'Business area']])
@@ -13,6 +13,7 @@ export async function renderWhitelist(main, ctx) {
   const [{ mode }, { entries: initial }] = await Promise.all([api('GET', '/whitelist/mode'), api('GET', '/whitelist/entries')])
   if (!ctx.current()) return
   const message = alertBox()
+  message.tabIndex = -1
   const list = h('div')
 
   // --- mode ----------------------------------------------------------------------------------------
@@ -27,16 +28,43 @@ export async function renderWhitelist(main, ctx) {
   const modeForm = h('form', { class: 'card' },
     h('fieldset', {}, h('legend', {}, 'Mode'), radios),
     manage ? h('div', { class: 'form-actions' }, saveMode) : null)
-  modeForm.addEventListener('submit', (e) => {
+  let current = mode
+  modeForm.addEventListener('submit', async (e) => {
     e.preventDefault()
     const chosen = /** @type {HTMLInputElement | null} */ (modeForm.querySelector('input[name=mode]:checked'))
     if (!chosen) return
-    void busy(saveMode, async () => {
+    // Switching to "whitelist only" disconnects at once everyone no entry matches (docs §10): say
+    // so, and how many active users that is, before doing it.
+    if (chosen.value === 'whitelist' && current !== 'whitelist') {
+      /** @type {number | null} */
+      let affected = null
+      try {
+        if (ctx.can('users:read')) affected = (await busy(saveMode, () => api('GET', `/users/count${query({ whitelisted: 'false', status: 'active' })}`))).count
+      } catch (err) { showError(message, err); return }
+      const users = affected === null ? 'Active users no entry matches' : `${affected.toLocaleString('en')} active ${affected === 1 ? 'user' : 'users'} no entry matches`
+      const ok = await confirmDialog({
+        title: 'Allow only whitelisted users?',
+        body: [
+          `This takes effect at once. ${users} ${affected === 1 ? 'is' : 'are'} disconnected now, on every gateway, and cannot connect or enroll until an entry matches them.`,
+          'Their devices stay enrolled: add an entry for them, or switch back to everyone, and they can sign in again.',
+        ],
+        confirm: 'Allow only whitelisted users', danger: true,
+      })
+      if (!ok) { saveMode.focus(); return }
+    }
+    await busy(saveMode, async () => {
       try {
         const res = await api('PUT', '/whitelist/mode', { mode: chosen.value })
-        showMessage(message, `Mode saved: ${res.mode === 'all' ? 'everyone' : 'whitelisted users only'}. It applies from the next enrollment or connection.`)
+        const was = current
+        current = res.mode
+        showMessage(message, res.mode === 'all'
+          ? 'Mode saved: everyone may enroll and connect, from now on.'
+          : was === 'whitelist'
+            ? 'Mode saved: only whitelisted users may enroll and connect.'
+            : 'Mode saved: only whitelisted users may enroll and connect. It applied at once: active users no entry matches were disconnected.')
       } catch (err) { showError(message, err) }
     })
+    saveMode.focus()
   })
 
   // --- entries ---------------------------------------------------------------------------------
@@ -49,7 +77,7 @@ export async function renderWhitelist(main, ctx) {
         const value = entry.kind === 'user' ? userCell(entry.value) : entry.value
         return row([
           KINDS.find(([k]) => k === entry.kind)?.[1] ?? entry.kind, value, time(entry.createdAt),
-          ...(manage ? [h('button', { type: 'button', class: 'danger', onclick: () => remove(entry) }, 'Remove', h('span', { class: 'visually-hidden' }, ` ${entry.kind} ${entry.value}`))] : []),
+          ...(manage ? [h('button', { type: 'button', class: 'danger', onclick: () => remove(entry, typeof value === 'string' ? value : value.textContent ?? entry.value) }, 'Remove', h('span', { class: 'visually-hidden' }, ` ${entry.kind} ${entry.value}`))] : []),
         ], { header: true })
       }),
       emptyText: 'No entries. With the mode “whitelisted users only”, nobody could connect.',
@@ -59,13 +87,23 @@ export async function renderWhitelist(main, ctx) {
     const { entries } = await api('GET', '/whitelist/entries')
     if (ctx.current()) draw(entries)
   }
-  /** @param {any} entry */
-  async function remove(entry) {
+  /** @param {any} entry @param {string} label what the entry names, as shown */
+  async function remove(entry, label) {
+    const kind = KINDS.find(([k]) => k === entry.kind)?.[1] ?? entry.kind
+    const ok = await confirmDialog({
+      title: `Remove the entry ${kind.toLowerCase()} ${label}?`,
+      body: [current === 'whitelist'
+        ? 'This takes effect at once: users it matched that no other entry matches may be disconnected now, on every gateway, and cannot connect or enroll until an entry matches them again.'
+        : 'The mode is “everyone”, so nobody is disconnected now; but if it is switched to “whitelisted users only”, users it matched may be disconnected at once.'],
+      confirm: 'Remove entry', danger: true,
+    })
+    if (!ok) return
     try {
       await api('DELETE', `/whitelist/entries/${entry.id}`)
-      showMessage(message, 'Entry removed.')
+      showMessage(message, `Entry ${kind.toLowerCase()} ${label} removed.`)
       await reload()
     } catch (err) { showError(message, err) }
+    message.focus()
   }
 
   let add = null

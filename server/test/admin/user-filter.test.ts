@@ -1,6 +1,6 @@
 // GET /admin/v1/users filters: pool, team, business area, whitelisted, last seen (half-open
 // [after, before), never-seen users matched by neither), combined with status and q; pages stay a
-// keyset under a filter; bad values are refused with 400.
+// keyset under a filter; bad values are refused with 400; GET /users/count counts what the list selects.
 import t from 'tap'
 import { build } from '../helper.ts'
 import { adminAs, uniqueName } from './support.ts'
@@ -102,5 +102,40 @@ t.test('user list filters', async (t) => {
       const res = await owner.call({ method: 'GET', url: `/admin/v1/users?${qs}` })
       t.same([res.statusCode, res.json().code], [400, 'MVM_REQUEST_INVALID'], qs)
     }
+  })
+
+  t.test('GET /users/count: how many the same filter selects, without paging', async (t) => {
+    const count = async (qs: Record<string, string>, caller = owner) => {
+      const res = await caller.call({ method: 'GET', url: `/admin/v1/users/count?${new URLSearchParams({ q: tag, ...qs })}` })
+      if (res.statusCode !== 200) throw new Error(`${res.statusCode} ${res.body}`)
+      return res.json().count as number
+    }
+    /** every page of the list under the filter */
+    const listed = async (qs: Record<string, string>) => {
+      let n = 0
+      let cursor = ''
+      do {
+        const res = await owner.call({ method: 'GET', url: `/admin/v1/users?${new URLSearchParams({ q: tag, ...qs, limit: '50', ...(cursor ? { cursor } : {}) })}` })
+        n += res.json().users.length
+        cursor = res.json().nextCursor ?? ''
+      } while (cursor)
+      return n
+    }
+    const filters: Record<string, string>[] = [{}, { team: 'R&D' }, { team: 'Even' }, { status: 'locked' }, { whitelisted: 'false', status: 'active' }, { whitelisted: 'true' },
+      { lastSeenAfter: '2025-03-02T00:00:00Z', lastSeenBefore: '2025-03-03T00:00:00.501Z' }]
+    for (const qs of filters) {
+      t.equal(await count(qs), await listed(qs), `as many as the list: ${JSON.stringify(qs)}`)
+    }
+    const total = Number((await pool.query('SELECT count(*) FROM users WHERE username_key LIKE $1', [`${tag}-%`])).rows[0].count)
+    t.ok(total > 50, `${total} users: more than one page of the list`)
+    t.equal(await count({}), total, 'every user of the test, past the page size')
+    t.equal(await count({ team: 'Nobody' }), 0)
+    const auditor = await adminAs(app, 'auditor')
+    t.equal(await count({ team: 'R&D' }, auditor), 2, 'users:read is enough (an auditor)')
+    for (const qs of ['limit=10', 'cursor=abc', 'whitelisted=yes', 'lastSeenBefore=2025-03-01', 'team=', 'nope=1']) {
+      const res = await owner.call({ method: 'GET', url: `/admin/v1/users/count?${qs}` })
+      t.same([res.statusCode, res.json().code], [400, 'MVM_REQUEST_INVALID'], qs)
+    }
+    t.equal((await app.inject({ method: 'GET', url: '/admin/v1/users/count' })).statusCode, 401, 'not without signing in')
   })
 })

@@ -1,0 +1,132 @@
+// @ts-check
+// The signed-in administrator's own account: change the password, and set up two-factor sign-in
+// (TOTP: a secret for an authenticator app, shown as a QR code, turned on with a first code).
+import { api, ApiError } from './api.js'
+import { alertBox, busy, field, h, replace, showError, showMessage } from './dom.js'
+
+/** @param {HTMLElement} main @param {import('../app.js').Context} ctx */
+export async function renderAccount(main, ctx) {
+  ctx.title('Your account')
+  /** @type {{ admin: any }} */
+  const { admin } = await api('GET', '/me')
+  if (!ctx.current()) return
+
+  const facts = h('dl', { class: 'facts' },
+    h('dt', {}, 'Username'), h('dd', {}, admin.username),
+    h('dt', {}, 'Name'), h('dd', {}, admin.displayName || admin.username),
+    h('dt', {}, 'Role'), h('dd', {}, admin.role))
+
+  // --- password ----------------------------------------------------------------------------------
+  const current = h('input', { type: 'password', name: 'currentPassword', autocomplete: 'current-password', required: true, maxlength: 256 })
+  const next = h('input', { type: 'password', name: 'newPassword', autocomplete: 'new-password', required: true, minlength: 12, maxlength: 256 })
+  const repeat = h('input', { type: 'password', name: 'repeatPassword', autocomplete: 'new-password', required: true, minlength: 12, maxlength: 256 })
+  const passwordMessage = alertBox()
+  passwordMessage.tabIndex = -1
+  const change = h('button', { type: 'submit', class: 'primary' }, 'Change password')
+  const passwordForm = h('form', { 'aria-labelledby': 'password-title' },
+    // For password managers: which account the new password belongs to.
+    h('input', { type: 'text', name: 'username', autocomplete: 'username', value: admin.username, readonly: true, hidden: true }),
+    field('Current password', current), field('New password', next, 'At least 12 characters'), field('New password again', repeat),
+    passwordMessage, h('div', { class: 'form-actions' }, change))
+  passwordForm.addEventListener('submit', async (e) => {
+    e.preventDefault()
+    if (next.value !== repeat.value) {
+      showError(passwordMessage, 'The two new passwords differ.')
+      repeat.focus()
+      return
+    }
+    /** @type {HTMLInputElement | HTMLElement} */
+    let focusOn = passwordMessage
+    await busy(change, async () => {
+      try {
+        await api('POST', '/me/password', { currentPassword: current.value, newPassword: next.value })
+        current.value = next.value = repeat.value = ''
+        showMessage(passwordMessage, 'Password changed. Your other sessions have ended; this one continues.')
+      } catch (err) {
+        showError(passwordMessage, err instanceof ApiError && err.code === 'MVM_ADMIN_PASSWORD_WRONG' ? 'The current password is wrong.' : err)
+        if (err instanceof ApiError && err.code === 'MVM_ADMIN_PASSWORD_WRONG') { current.value = ''; focusOn = current }
+        if (err instanceof ApiError && err.code === 'MVM_ADMIN_PASSWORD_WEAK') focusOn = next
+      }
+    })
+    focusOn.focus()
+  })
+
+  // --- two-factor sign-in ------------------------------------------------------------------------
+  const totpArea = h('div')
+  const totpMessage = alertBox()
+  totpMessage.tabIndex = -1
+
+  function drawEnabled() {
+    replace(totpArea,
+      h('p', {}, 'On: signing in asks for a code from your authenticator app.'),
+      h('p', { class: 'muted' }, 'To turn it off (for instance after losing the phone), an owner resets your password with “Also remove two-factor sign-in” under Administrators; there is no way to turn it off yourself.'))
+  }
+
+  function drawOff() {
+    const start = h('button', { type: 'button', class: 'primary' }, 'Set up two-factor sign-in')
+    start.addEventListener('click', () => busy(start, async () => {
+      try {
+        drawSetup(await api('POST', '/me/totp'))
+      } catch (err) {
+        if (err instanceof ApiError && err.code === 'MVM_ADMIN_TOTP_ENABLED') { drawEnabled(); return }
+        showError(totpMessage, err)
+      }
+    }))
+    replace(totpArea, h('p', {}, 'Off: signing in needs only your password. With it on, it also needs a 6-digit code from an authenticator app on your phone.'), start)
+  }
+
+  /** @param {{ secret: string, otpauthUri: string, qrSvg: string }} setup */
+  function drawSetup(setup) {
+    // The server's SVG goes into an <img> from a blob URL: shown, never parsed into the page.
+    const url = URL.createObjectURL(new Blob([setup.qrSvg], { type: 'image/svg+xml' }))
+    const code = h('input', { type: 'text', name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6}', maxlength: 6, required: true, spellcheck: 'false' })
+    const enable = h('button', { type: 'submit', class: 'primary' }, 'Turn on')
+    const title = h('h3', { tabindex: '-1' }, 'Scan the code with your authenticator app')
+    const form = h('form', { class: 'form-row' }, field('Code from the app', code, 'The 6 digits it shows now'), enable)
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault()
+      let done = false
+      await busy(enable, async () => {
+        try {
+          await api('POST', '/me/totp/enable', { code: code.value.trim() })
+          done = true
+        } catch (err) {
+          if (err instanceof ApiError && err.code === 'MVM_ADMIN_TOTP_NOT_STARTED') {
+            showError(totpMessage, 'The setup has expired (it lasts 10 minutes). Please start again.')
+            drawOff()
+            return
+          }
+          showError(totpMessage, err instanceof ApiError && err.code === 'MVM_ADMIN_TOTP_INVALID' ? 'That code is wrong. Check the time on your phone and enter the code it shows now.' : err)
+        }
+      })
+      if (done) {
+        drawEnabled()
+        showMessage(totpMessage, 'Two-factor sign-in is on. From your next sign-in, the portal asks for a code.')
+        totpMessage.focus()
+      } else if (code.isConnected) {
+        code.value = ''
+        code.focus()
+      } else totpMessage.focus()
+    })
+    replace(totpArea,
+      title,
+      h('div', { class: 'enrollment' },
+        h('img', { src: url, alt: 'QR code of the two-factor secret for your authenticator app', width: 180, height: 180 }),
+        h('div', { class: 'enrollment-text' },
+          field('Secret (to type in instead of scanning)', h('input', { type: 'text', readonly: true, value: setup.secret, class: 'mono', 'data-testid': 'totp-secret' })),
+          field('otpauth URI', h('input', { type: 'text', readonly: true, value: setup.otpauthUri, class: 'mono' })),
+          h('p', { class: 'muted' }, 'Keep the secret to yourself. The setup lasts 10 minutes; then enter the code the app shows.'),
+          form)))
+    title.focus()
+  }
+
+  if (admin.totpEnabled) drawEnabled()
+  else drawOff()
+
+  replace(main,
+    h('h1', { tabindex: '-1' }, 'Your account'),
+    h('div', { class: 'columns' },
+      h('section', { class: 'card', 'aria-labelledby': 'me-title' }, h('h2', { id: 'me-title' }, 'You'), facts),
+      h('section', { class: 'card', 'aria-labelledby': 'password-title' }, h('h2', { id: 'password-title' }, 'Password'), passwordForm)),
+    h('section', { class: 'card', 'aria-labelledby': 'totp-title' }, h('h2', { id: 'totp-title' }, 'Two-factor sign-in'), totpMessage, totpArea))
+}
