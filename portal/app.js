@@ -11,11 +11,11 @@ import { renderUserDetail } from './js/user-detail.js'
 import { renderPools, renderPoolDetail } from './js/pools.js'
 import { renderWhitelist } from './js/whitelist.js'
 import { renderAudit } from './js/audit.js'
-import { renderAccount } from './js/account.js'
+import { renderAccount, renderPasswordRequired } from './js/account.js'
 import { renderApiTokens } from './js/api-tokens.js'
 import { renderAdmins } from './js/admins.js'
 
-/** @typedef {{ id: string, username: string, displayName: string, role: string }} Admin */
+/** @typedef {{ id: string, username: string, displayName: string, role: string, mustChangePassword?: boolean }} Admin */
 /**
  * What every screen gets: who is signed in, what they may do, and whether the screen is still
  * the one shown (a slow answer must not draw over the next screen).
@@ -48,11 +48,13 @@ function signedIn(session) {
   admin = session.admin
   rights = rightsOf(admin.role)
   setCsrfToken(session.csrfToken)
-  replace(nav, h('ul', {}, SECTIONS.filter((s) => rights.has(s.right)).map((s) => h('li', {}, h('a', { href: `#/${s.path}`, 'data-section': s.path }, s.label)))))
+  // A handed-out password: no way anywhere but to its replacement (the server refuses the rest).
+  const sections = admin.mustChangePassword ? [] : SECTIONS.filter((s) => rights.has(s.right))
+  replace(nav, h('ul', {}, sections.map((s) => h('li', {}, h('a', { href: `#/${s.path}`, 'data-section': s.path }, s.label)))))
   nav.hidden = false
   const signOut = h('button', { type: 'button', class: 'button', onclick: () => { void logout() } }, 'Sign out')
   replace(account, h('span', {}, `${admin.displayName || admin.username} · ${admin.role}`),
-    h('a', { href: '#/account', 'data-section': 'account' }, 'Account'), signOut)
+    admin.mustChangePassword ? null : h('a', { href: '#/account', 'data-section': 'account' }, 'Account'), signOut)
   account.hidden = false
 }
 
@@ -101,7 +103,12 @@ async function route(opts = {}) {
   const ctx = { admin, can: (r) => rights.has(r), params: new URLSearchParams(search), current: () => mine === generation, title: setTitle }
   replace(main)
   try {
-    if (section === 'users' && parts[1]) await renderUserDetail(main, ctx, decodeURIComponent(parts[1]))
+    if (admin.mustChangePassword) {
+      renderPasswordRequired(main, ctx, async () => {
+        signedIn(await api('GET', '/me'))
+        await route({ focus: true })
+      })
+    } else if (section === 'users' && parts[1]) await renderUserDetail(main, ctx, decodeURIComponent(parts[1]))
     else if (section === 'users') await renderUsers(main, ctx)
     else if (section === 'pools' && parts[1]) await renderPoolDetail(main, ctx, decodeURIComponent(parts[1]))
     else if (section === 'pools') await renderPools(main, ctx)

@@ -72,8 +72,8 @@ export async function adminMain(argv: string[], usage: string, osUser: string): 
   const out = (human: string, data: unknown) => console.log(values.json ? JSON.stringify(data) : human)
   try {
     if (command === 'add') {
-      const { admin, password } = await admins.create({ username: name!, role: role!, displayName: values['display-name'] }, actor)
-      out(`administrator ${admin.username} (${admin.role}) created (id ${admin.id})\npassword (shown once):\n${password}`, { ...admin, password })
+      const { admin, password } = await admins.create({ username: name!, role: role!, displayName: values['display-name'], mustChangePassword: true }, actor)
+      out(`administrator ${admin.username} (${admin.role}) created (id ${admin.id})\npassword (shown once; the first sign-in asks for a new one):\n${password}`, { ...admin, password })
     } else if (command === 'list') {
       const list = await admins.list()
       out(list.length === 0 ? 'no administrators' : list.map((a) =>
@@ -82,12 +82,12 @@ export async function adminMain(argv: string[], usage: string, osUser: string): 
       const { id } = await admins.byUsername(name!)
       const { admin, password } = await admins.resetPassword(id, { resetTotp: values['reset-totp'] }, actor)
       const ended = await endSessions(id)
-      out(`new password for ${admin.username} (shown once)${values['reset-totp'] ? '; TOTP removed' : ''}:\n${password}` +
+      out(`new password for ${admin.username} (shown once; the next sign-in asks for a new one)${values['reset-totp'] ? '; TOTP removed' : ''}:\n${password}` +
         (ended ? '' : '\n(REDIS_URL is not set: sessions already open stay open until 30 minutes without use)'), { ...admin, password, sessionsEnded: ended })
     } else {
       const created = await admins.createFirstOwner()
       if (created) {
-        out(`first administrator created (store the password now; it is shown once):\n  username: ${created.admin.username}\n  password: ${created.password}\n(lost it? "npm run mvctl -- admin reset-password ${created.admin.username}" makes a new one)`,
+        out(`first administrator created (store the password now; it is shown once, and the first sign-in asks for a new one):\n  username: ${created.admin.username}\n  password: ${created.password}\n(lost it? "npm run mvctl -- admin reset-password ${created.admin.username}" makes a new one)`,
           { ...created.admin, password: created.password })
       } else if (values.json) {
         out('', null)

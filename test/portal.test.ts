@@ -622,7 +622,7 @@ t.test('the admin portal in Chromium', async (t) => {
     await screenIsClean(t, 'api tokens')
   })
 
-  await t.test('administrators: added with a password shown once, role changed, disabled and enabled, password and TOTP reset', async (t) => {
+  await t.test('administrators: added with a password shown once, role changed, disabled and enabled, password and TOTP reset; the new one chooses his own at the first sign-in', async (t) => {
     await page.getByRole('link', { name: 'Administrators' }).click()
     await page.getByRole('heading', { name: 'Administrators', level: 1 }).waitFor()
     await page.getByLabel('Username').fill('hugo')
@@ -670,6 +670,36 @@ t.test('the admin portal in Chromium', async (t) => {
     await hanaRow.waitFor()
     await shot('admins')
     await screenIsClean(t, 'administrators')
+
+    // hugo's first sign-in in a browser of his own: nothing but his own password first.
+    const his = await browser.newContext({ viewport: { width: 1280, height: 860 }, locale: 'en-GB', timezoneId: 'UTC' })
+    t.teardown(() => his.close())
+    const p = await his.newPage()
+    p.setDefaultTimeout(15_000)
+    const seenByHugo = watch(p)
+    seenByHugo.allow(400, /\/admin\/v1\/me\/password$/)
+    await p.goto(`${gw.url}/admin#/audit`)
+    await p.getByLabel('Username').fill('hugo')
+    await p.getByLabel('Password').fill(generated)
+    await p.getByRole('button', { name: 'Sign in' }).click()
+    await p.getByRole('heading', { name: 'Choose your own password', level: 1 }).waitFor()
+    await expectFocus(t, 'H1 Choose your own password', 'the focus is on the question', p)
+    t.equal(await p.getByRole('navigation', { name: 'Main' }).getByRole('link').count(), 0, 'no way elsewhere in the menu')
+    t.equal(await p.getByRole('link', { name: 'Account' }).count(), 0, 'nor to the account page')
+    await p.getByLabel('Current password').fill(generated)
+    await p.getByLabel('New password', { exact: true }).fill(generated)
+    await p.getByLabel('New password again').fill(generated)
+    await p.getByRole('button', { name: 'Save my password' }).click()
+    await p.getByText('Choose a new password: not the one you were given.').waitFor()
+    await expectFocus(t, 'INPUT[newPassword]', 'the handed-out one again: the focus is on the new password', p)
+    await p.getByLabel('New password', { exact: true }).fill('hugo keeps this one to himself')
+    await p.getByLabel('New password again').fill('hugo keeps this one to himself')
+    await p.getByRole('button', { name: 'Save my password' }).click()
+    await p.getByRole('heading', { name: 'Audit log', level: 1 }).waitFor()
+    await expectFocus(t, 'H1 Audit log', 'then the screen he asked for, focused', p)
+    t.match(await p.getByRole('navigation', { name: 'Main' }).textContent(), /Users.*Audit log/, 'and the menu of his role')
+    t.same(seenByHugo.problems, [], 'no console errors but the expected 400')
+    t.same(await seenByHugo.violations(), [], 'no CSP violations')
   })
 
   await t.test('"select all matching the filter" unlocks every locked user the filter selects', async (t) => {

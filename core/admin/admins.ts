@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis'
 import type pg from 'pg'
 import { inTransaction } from '../db/client.ts'
 import {
-  AdminExists, AdminLastOwner, AdminLockedOut, AdminLoginFailed, AdminNotFound, AdminPasswordWrong, AdminTotpRequired,
+  AdminExists, AdminLastOwner, AdminLockedOut, AdminLoginFailed, AdminNotFound, AdminPasswordUnchanged, AdminPasswordWrong, AdminTotpRequired,
   RateLimited, TotpAlreadyEnabled, TotpCodeInvalid, TotpSetupMissing,
 } from '../errors.ts'
 import { checkUsername, usernameKey } from '../identity/usernames.ts'
@@ -31,6 +31,8 @@ export interface AdminView {
   lockedUntil: string | null
   createdAt: string
   lastLoginAt: string | null
+  /** the password was generated or reset by someone else; until changed, only the own account routes answer */
+  mustChangePassword: boolean
 }
 
 interface AdminRow {
@@ -46,6 +48,7 @@ interface AdminRow {
   disabled: boolean
   created_at: Date
   last_login_at: Date | null
+  must_change_password: boolean
 }
 
 export function adminView(r: AdminRow): AdminView {
@@ -54,6 +57,7 @@ export function adminView(r: AdminRow): AdminView {
     totpEnabled: r.totp_secret !== null, disabled: r.disabled,
     lockedUntil: r.locked_until && r.locked_until > new Date() ? r.locked_until.toISOString() : null,
     createdAt: r.created_at.toISOString(), lastLoginAt: r.last_login_at?.toISOString() ?? null,
+    mustChangePassword: r.must_change_password,
   }
 }
 
@@ -83,14 +87,14 @@ export function createAdminService(deps: { pool: pg.Pool; redis?: Redis; audit: 
     return rows[0]
   }
 
-  async function insert(client: pg.PoolClient, input: { username: string; displayName?: string | undefined; role: AdminRole; password: string }): Promise<AdminRow> {
+  async function insert(client: pg.PoolClient, input: { username: string; displayName?: string | undefined; role: AdminRole; password: string; mustChangePassword?: boolean | undefined }): Promise<AdminRow> {
     const username = checkUsername(input.username)
     const displayName = (input.displayName ?? username).normalize('NFKC').slice(0, 128)
     try {
       const { rows } = await client.query<AdminRow>(
-        `INSERT INTO admins (id, username, username_key, display_name, role, password_hash)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING *`,
-        [randomUUID(), username, usernameKey(username), displayName, input.role, await hashPassword(input.password)])
+        `INSERT INTO admins (id, username, username_key, display_name, role, password_hash, must_change_password)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+        [randomUUID(), username, usernameKey(username), displayName, input.role, await hashPassword(input.password), input.mustChangePassword === true])
       return rows[0]!
     } catch (err) {
       if ((err as { code?: string }).code === '23505') throw new AdminExists(username)
@@ -200,8 +204,11 @@ export function createAdminService(deps: { pool: pg.Pool; redis?: Redis; audit: 
       return rows.map(adminView)
     },
 
-    /** A new administrator with the given or a generated password (returned once). */
-    async create(input: { username: string; displayName?: string | undefined; role: AdminRole; password?: string | undefined }, actor: Actor): Promise<{ admin: AdminView; password: string }> {
+    /**
+     * A new administrator with the given or a generated password (returned once). The API and the
+     * CLI hand the password to someone else, so they set mustChangePassword.
+     */
+    async create(input: { username: string; displayName?: string | undefined; role: AdminRole; password?: string | undefined; mustChangePassword?: boolean | undefined }, actor: Actor): Promise<{ admin: AdminView; password: string }> {
       const password = input.password ?? generatePassword()
       checkPasswordStrength(password)
       const admin = await inTransaction(pool, async (client) => {
@@ -222,7 +229,7 @@ export function createAdminService(deps: { pool: pg.Pool; redis?: Redis; audit: 
         await client.query("SELECT pg_advisory_xact_lock(hashtext('mvm:first-owner'))")
         const { rows } = await client.query('SELECT 1 FROM admins LIMIT 1')
         if (rows.length > 0) return undefined
-        const admin = adminView(await insert(client, { username, displayName: 'Owner', role: 'owner', password }))
+        const admin = adminView(await insert(client, { username, displayName: 'Owner', role: 'owner', password, mustChangePassword: true }))
         await audit.append({ actor: { type: 'system', id: 'first-owner' }, action: 'admin.created', target: { type: 'admin', id: admin.id }, details: { after: auditable(admin), firstOwner: true } }, client)
         return { admin, password }
       })
@@ -246,13 +253,16 @@ export function createAdminService(deps: { pool: pg.Pool; redis?: Redis; audit: 
       })
     },
 
-    /** A new generated password (returned once); clears the lock-out and, if asked, the TOTP factor. */
+    /**
+     * A new generated password (returned once), to be changed at the next sign-in; clears the
+     * lock-out and, if asked, the TOTP factor.
+     */
     async resetPassword(id: string, opts: { resetTotp?: boolean | undefined }, actor: Actor): Promise<{ admin: AdminView; password: string }> {
       const password = generatePassword()
       const hash = await hashPassword(password)
       const admin = await inTransaction(pool, async (client) => {
         const { rows: [r] } = await client.query<AdminRow>(
-          `UPDATE admins SET password_hash = $2, failed_logins = 0, locked_until = NULL,
+          `UPDATE admins SET password_hash = $2, failed_logins = 0, locked_until = NULL, must_change_password = true,
              totp_secret = CASE WHEN $3 THEN NULL ELSE totp_secret END
            WHERE id = $1 RETURNING *`, [id, hash, opts.resetTotp === true])
         if (!r) throw new AdminNotFound()
@@ -267,9 +277,11 @@ export function createAdminService(deps: { pool: pg.Pool; redis?: Redis; audit: 
       checkPasswordStrength(next)
       const account = await row(adminId)
       if (!(await verifyPassword(current, account.password_hash))) throw new AdminPasswordWrong()
+      // A handed-out password must give way to one that only its holder knows.
+      if (account.must_change_password && current === next) throw new AdminPasswordUnchanged()
       const hash = await hashPassword(next)
       await inTransaction(pool, async (client) => {
-        await client.query('UPDATE admins SET password_hash = $2 WHERE id = $1', [adminId, hash])
+        await client.query('UPDATE admins SET password_hash = $2, must_change_password = false WHERE id = $1', [adminId, hash])
         await audit.append({ ...actorOf(actor), action: 'admin.password_changed', target: { type: 'admin', id: adminId }, details: { username: account.username, by: 'self' } }, client)
       })
     },

@@ -16,39 +16,8 @@ export async function renderAccount(main, ctx) {
     h('dt', {}, 'Name'), h('dd', {}, admin.displayName || admin.username),
     h('dt', {}, 'Role'), h('dd', {}, admin.role))
 
-  // --- password ----------------------------------------------------------------------------------
-  const current = h('input', { type: 'password', name: 'currentPassword', autocomplete: 'current-password', required: true, maxlength: 256 })
-  const next = h('input', { type: 'password', name: 'newPassword', autocomplete: 'new-password', required: true, minlength: 12, maxlength: 256 })
-  const repeat = h('input', { type: 'password', name: 'repeatPassword', autocomplete: 'new-password', required: true, minlength: 12, maxlength: 256 })
-  const passwordMessage = alertBox()
-  passwordMessage.tabIndex = -1
-  const change = h('button', { type: 'submit', class: 'primary' }, 'Change password')
-  const passwordForm = h('form', { 'aria-labelledby': 'password-title' },
-    // For password managers: which account the new password belongs to.
-    h('input', { type: 'text', name: 'username', autocomplete: 'username', value: admin.username, readonly: true, hidden: true }),
-    field('Current password', current), field('New password', next, 'At least 12 characters'), field('New password again', repeat),
-    passwordMessage, h('div', { class: 'form-actions' }, change))
-  passwordForm.addEventListener('submit', async (e) => {
-    e.preventDefault()
-    if (next.value !== repeat.value) {
-      showError(passwordMessage, 'The two new passwords differ.')
-      repeat.focus()
-      return
-    }
-    /** @type {HTMLInputElement | HTMLElement} */
-    let focusOn = passwordMessage
-    await busy(change, async () => {
-      try {
-        await api('POST', '/me/password', { currentPassword: current.value, newPassword: next.value })
-        current.value = next.value = repeat.value = ''
-        showMessage(passwordMessage, 'Password changed. Your other sessions have ended; this one continues.')
-      } catch (err) {
-        showError(passwordMessage, err instanceof ApiError && err.code === 'MVM_ADMIN_PASSWORD_WRONG' ? 'The current password is wrong.' : err)
-        if (err instanceof ApiError && err.code === 'MVM_ADMIN_PASSWORD_WRONG') { current.value = ''; focusOn = current }
-        if (err instanceof ApiError && err.code === 'MVM_ADMIN_PASSWORD_WEAK') focusOn = next
-      }
-    })
-    focusOn.focus()
+  const passwordForm = passwordChangeForm(admin.username, {
+    done: 'Password changed. Your other sessions have ended; this one continues.',
   })
 
   // --- two-factor sign-in ------------------------------------------------------------------------
@@ -129,4 +98,66 @@ export async function renderAccount(main, ctx) {
       h('section', { class: 'card', 'aria-labelledby': 'me-title' }, h('h2', { id: 'me-title' }, 'You'), facts),
       h('section', { class: 'card', 'aria-labelledby': 'password-title' }, h('h2', { id: 'password-title' }, 'Password'), passwordForm)),
     h('section', { class: 'card', 'aria-labelledby': 'totp-title' }, h('h2', { id: 'totp-title' }, 'Two-factor sign-in'), totpMessage, totpArea))
+}
+
+/**
+ * The form that changes the own password: the current one, the new one twice. `onChanged` runs
+ * after the server took it; without it the form says `done` and stays.
+ * @param {string} username for password managers: which account the new password belongs to
+ * @param {{ done: string, submitLabel?: string, onChanged?: () => Promise<void> }} opts
+ */
+function passwordChangeForm(username, opts) {
+  const current = h('input', { type: 'password', name: 'currentPassword', autocomplete: 'current-password', required: true, maxlength: 256 })
+  const next = h('input', { type: 'password', name: 'newPassword', autocomplete: 'new-password', required: true, minlength: 12, maxlength: 256 })
+  const repeat = h('input', { type: 'password', name: 'repeatPassword', autocomplete: 'new-password', required: true, minlength: 12, maxlength: 256 })
+  const passwordMessage = alertBox()
+  passwordMessage.tabIndex = -1
+  const change = h('button', { type: 'submit', class: 'primary' }, opts.submitLabel ?? 'Change password')
+  const form = h('form', { 'aria-labelledby': 'password-title' },
+    h('input', { type: 'text', name: 'username', autocomplete: 'username', value: username, readonly: true, hidden: true }),
+    field('Current password', current), field('New password', next, 'At least 12 characters'), field('New password again', repeat),
+    passwordMessage, h('div', { class: 'form-actions' }, change))
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault()
+    if (next.value !== repeat.value) {
+      showError(passwordMessage, 'The two new passwords differ.')
+      repeat.focus()
+      return
+    }
+    /** @type {HTMLInputElement | HTMLElement} */
+    let focusOn = passwordMessage
+    let changed = false
+    await busy(change, async () => {
+      try {
+        await api('POST', '/me/password', { currentPassword: current.value, newPassword: next.value })
+        current.value = next.value = repeat.value = ''
+        changed = true
+      } catch (err) {
+        const code = err instanceof ApiError ? err.code : ''
+        showError(passwordMessage, code === 'MVM_ADMIN_PASSWORD_WRONG' ? 'The current password is wrong.'
+          : code === 'MVM_ADMIN_PASSWORD_UNCHANGED' ? 'Choose a new password: not the one you were given.' : err)
+        if (code === 'MVM_ADMIN_PASSWORD_WRONG') { current.value = ''; focusOn = current }
+        if (code === 'MVM_ADMIN_PASSWORD_WEAK' || code === 'MVM_ADMIN_PASSWORD_UNCHANGED') focusOn = next
+      }
+    })
+    if (changed && opts.onChanged) return opts.onChanged()
+    if (changed) showMessage(passwordMessage, opts.done)
+    focusOn.focus()
+  })
+  return form
+}
+
+/**
+ * Shown instead of every screen while the password is one that was handed out (a new account, a
+ * reset): the server answers nothing else until it is changed.
+ * @param {HTMLElement} main @param {import('../app.js').Context} ctx @param {() => Promise<void>} onChanged
+ */
+export function renderPasswordRequired(main, ctx, onChanged) {
+  ctx.title('Choose your password')
+  const form = passwordChangeForm(ctx.admin.username, { done: 'Password changed.', submitLabel: 'Save my password', onChanged })
+  replace(main, h('section', { class: 'login', 'aria-labelledby': 'password-title' },
+    h('div', { class: 'card' },
+      h('h1', { id: 'password-title', tabindex: '-1' }, 'Choose your own password'),
+      h('p', {}, 'The password you signed in with was given to you by another administrator. Before anything else, replace it with one that only you know.'),
+      form)))
 }

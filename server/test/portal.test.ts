@@ -25,6 +25,8 @@ t.test('GET /admin serves the page with the portal CSP, no inline code, and reva
     t.match(res.headers.etag, /^"[A-Za-z0-9_-]{27}"$/)
     t.match(res.body, '<script type="module" src="/admin/app.js"></script>')
   }
+  const root = await app.inject({ url: '/' })
+  t.same([root.statusCode, root.headers.location], [302, '/admin/'], 'the gateway\'s root leads a browser to the portal')
   const page = (await app.inject({ url: '/admin' })).body
   t.notMatch(page, /<script(?![^>]*\bsrc=)[^>]*>/, 'every script is a file')
   t.notMatch(page, /<style|\sstyle=|\son[a-z]+=/i, 'no inline style or event handler attributes')

@@ -1,11 +1,13 @@
 // Who calls the admin API, and whether they may. Either a session cookie (state-changing requests
 // also need the session's CSRF token in x-csrf-token) or `Authorization: Bearer mvm_at_…`. Every
 // route names its access in `config.access`: 'public', 'session' (any signed-in administrator,
-// no API token), or the one right it needs; a route without one refuses to register.
+// no API token), or the one right it needs; a route without one refuses to register. A session
+// whose password was handed out (created, reset) reaches only the 'session' routes until it
+// changes it.
 import fp from 'fastify-plugin'
 import cookie from '@fastify/cookie'
 import type { FastifyRequest } from 'fastify'
-import { AdminAuthRequired, AdminCsrf, AdminForbidden } from '#core/errors.ts'
+import { AdminAuthRequired, AdminCsrf, AdminForbidden, AdminPasswordChangeRequired } from '#core/errors.ts'
 import { csrfMatches } from '#core/admin/sessions.ts'
 import { RIGHTS, rightsOfRole, type AdminRole, type Right } from '#core/admin/roles.ts'
 import type { Actor } from '#core/admin/actor.ts'
@@ -27,6 +29,8 @@ export interface AdminPrincipal {
   sessionId?: string
   csrfToken?: string
   tokenId?: string
+  /** a session whose administrator still has a handed-out password: only 'session' routes answer */
+  mustChangePassword?: boolean
 }
 
 declare module 'fastify' {
@@ -70,7 +74,7 @@ export default fp(async (app) => {
     if (!SAFE_METHODS.has(req.method) && !csrfMatches(session, req.headers['x-csrf-token'] as string | undefined)) throw new AdminCsrf()
     return {
       kind: 'session', adminId: admin.id, role: admin.role, rights: rightsOfRole(admin.role), sessionId: id, csrfToken: session.csrfToken,
-      actor: { type: 'admin', id: admin.id, sourceIp: req.ip },
+      mustChangePassword: admin.mustChangePassword, actor: { type: 'admin', id: admin.id, sourceIp: req.ip },
     }
   }
 
@@ -81,6 +85,8 @@ export default fp(async (app) => {
     req.admin = header !== undefined ? await byToken(req, header) : await bySession(req)
     if (access === 'session') {
       if (req.admin.kind !== 'session') throw new AdminForbidden('API tokens cannot use this route')
+    } else if (req.admin.mustChangePassword) {
+      throw new AdminPasswordChangeRequired()
     } else if (!req.admin.rights.has(access)) {
       throw new AdminForbidden(`needs the ${access} right`)
     }

@@ -52,6 +52,8 @@ const portal: FastifyPluginAsync<{ dir?: string }> = async (app, opts) => {
     return reply.type(asset.type).send(asset.body)
   }
   const index = assets.get('index.html')!
+  // Someone who types the gateway's address into a browser lands on the portal's sign-in.
+  app.get('/', async (_req, reply) => reply.redirect(`${PORTAL_PREFIX}/`, 302))
   app.get(PORTAL_PREFIX, serve(index))
   app.get(`${PORTAL_PREFIX}/`, serve(index))
   for (const [rel, asset] of assets) app.get(`${PORTAL_PREFIX}/${rel}`, serve(asset))

@@ -1,5 +1,6 @@
 // mvctl admin, as an operator runs it: the first owner (scripts/start's step), adding, listing and
-// resetting administrators; passwords printed once, every change audited, `user` still working.
+// resetting administrators; passwords printed once and to be changed at the first sign-in, every
+// change audited, `user` still working.
 import t from 'tap'
 import { execFile } from 'node:child_process'
 import { join } from 'node:path'
@@ -31,6 +32,7 @@ t.test('mvctl admin', async (t) => {
     const password = /password: (\S+)/.exec(printed[0]!.stdout)![1]!
     t.match(printed[0]!.stdout, /username: owner\n/)
     t.ok(await verifyPassword(password, await hashOf('owner')), 'the printed password is the owner\'s')
+    t.equal((await db.query("SELECT must_change_password FROM admins WHERE username = 'owner'")).rows[0].must_change_password, true, 'printed: to be changed at the first sign-in')
     const { rows } = await db.query("SELECT role, actor_type, actor_id, details FROM admins, audit_entries WHERE action = 'admin.created' AND target_id = admins.id::text")
     t.match(rows, [{ role: 'owner', actor_type: 'system', actor_id: 'first-owner', details: { firstOwner: true } }])
     t.notMatch(JSON.stringify(rows), password)
@@ -41,10 +43,10 @@ t.test('mvctl admin', async (t) => {
     const added = await mvctl(databaseUrl, ['admin', 'add', 'Hanna', '--role', 'helpdesk', '--display-name', 'Hanna H', '--json'])
     t.equal(added.code, 0, added.stderr)
     const out = JSON.parse(added.stdout)
-    t.match(out, { username: 'Hanna', role: 'helpdesk', displayName: 'Hanna H' })
+    t.match(out, { username: 'Hanna', role: 'helpdesk', displayName: 'Hanna H', mustChangePassword: true })
     t.ok(await verifyPassword(out.password, await hashOf('Hanna')))
     const human = await mvctl(databaseUrl, ['admin', 'add', 'ines', '--role', 'auditor'])
-    t.match(human.stdout, /^administrator ines \(auditor\) created \(id [0-9a-f-]{36}\)\npassword \(shown once\):\n[A-Za-z0-9_-]{24}\n$/)
+    t.match(human.stdout, /^administrator ines \(auditor\) created \(id [0-9a-f-]{36}\)\npassword \(shown once; the first sign-in asks for a new one\):\n[A-Za-z0-9_-]{24}\n$/)
     const dup = await mvctl(databaseUrl, ['admin', 'add', 'hanna', '--role', 'admin'])
     t.equal(dup.code, 1)
     t.match(dup.stderr, /MVM_ADMIN_EXISTS/)
@@ -67,6 +69,7 @@ t.test('mvctl admin', async (t) => {
     t.equal(reset.code, 0, reset.stderr)
     const out = JSON.parse(reset.stdout)
     t.equal(out.sessionsEnded, true)
+    t.equal(out.mustChangePassword, true, 'a reset password is changed at the next sign-in')
     t.ok(await verifyPassword(out.password, await hashOf('ines')))
     t.not(await hashOf('ines'), before)
     t.equal((await mvctl(databaseUrl, ['admin', 'reset-password', 'nobody'])).code, 1)

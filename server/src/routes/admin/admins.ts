@@ -17,11 +17,11 @@ const admins: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/admins', {
     config: { access: 'admins:manage' },
     schema: {
-      summary: 'Create an administrator with a generated password',
+      summary: 'Create an administrator with a generated password, to be changed at the first sign-in',
       body: Type.Object({ username: Username, displayName: Type.Optional(PrintableText(1, 128)), role: Role }, { additionalProperties: false }),
       response: { 201: Created, '4xx': ErrorBody },
     },
-  }, async (req, reply) => reply.code(201).send(await accounts.create(req.body, req.admin.actor)))
+  }, async (req, reply) => reply.code(201).send(await accounts.create({ ...req.body, mustChangePassword: true }, req.admin.actor)))
 
   app.patch('/admins/:id', {
     config: { access: 'admins:manage' },
@@ -41,7 +41,7 @@ const admins: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/admins/:id/password', {
     config: { access: 'admins:manage' },
     schema: {
-      summary: 'Reset the password (generated, shown once), clear the lock-out, optionally remove TOTP; ends the sessions',
+      summary: 'Reset the password (generated, shown once, to be changed at the next sign-in), clear the lock-out, optionally remove TOTP; ends the sessions',
       params: IdParams,
       body: Type.Optional(Type.Object({ resetTotp: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
       response: { 200: Created, '4xx': ErrorBody },

@@ -28,6 +28,7 @@ export const AdminView = Type.Object({
   lockedUntil: Nullable(Timestamp),
   createdAt: Timestamp,
   lastLoginAt: Nullable(Timestamp),
+  mustChangePassword: Type.Boolean({ description: 'the password was generated or reset by someone else: until it is changed, only the session routes answer' }),
 })
 
 export const UserView = Type.Object({
