@@ -5,10 +5,10 @@
 //   npm run bench -- [--pairs 64] [--step-seconds 6] [--start-rate 250] [--budget-seconds 270]
 //                    [--only product|ceiling|audit] [--audit-entries 1000000] [--no-refine] [--no-docs] [--profile]
 // After the two series (or alone with --only audit), the audit export of 1,000,000 entries against
-// a COPY of the same rows (scripts/bench/audit-export.ts); its numbers are printed, not written
-// into docs/benchmarks.md, and are in the last JSON line as auditExport. Then (or alone with
-// --only bulk) a bulk lock of --bulk-users users against the same locks one by one
-// (scripts/bench/bulk-lock.ts), printed and in the last JSON line as bulkLock.
+// a COPY of the same rows (scripts/bench/audit-export.ts), in the last JSON line as auditExport.
+// Then (or alone with --only bulk) a bulk lock of --bulk-users users against the same locks one by
+// one (scripts/bench/bulk-lock.ts), in the last JSON line as bulkLock. Each of the two writes its
+// own section of docs/benchmarks.md (not with --no-docs).
 // Services: MVM_BENCH_ADMIN_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres;
 // a database is created and dropped) and MVM_BENCH_REDIS_URL (default redis://127.0.0.1:6379/14).
 import { execFileSync, spawn } from 'node:child_process'
@@ -294,11 +294,22 @@ async function auditExport(): Promise<AuditExportResult> {
       return databaseUrl(name)
     },
   })
-  console.log(`\n| audit export of ${result.entries} entries | rows/s | s | MiB | peak RSS MiB |\n|---|---|---|---|---|\n` +
+  const table = `| audit export of ${result.entries.toLocaleString('en')} entries | rows/s | s | MiB | peak RSS MiB |\n|---|---|---|---|---|\n` +
     `| COPY … TO STDOUT (psql, baseline) | ${result.copy.rowsPerS} | ${(result.copy.ms / 1000).toFixed(1)} | ${(result.copy.bytes / 2 ** 20).toFixed(0)} | — |\n` +
     `| exporter, NDJSON to a file | ${result.export.rowsPerS} | ${(result.export.ms / 1000).toFixed(1)} | ${(result.export.bytes / 2 ** 20).toFixed(0)} | ${result.export.peakRssMiB} (${result.export.rssBeforeMiB} before) |\n` +
-    `| verifier, the exported file | ${result.verify.rowsPerS} | ${(result.verify.ms / 1000).toFixed(1)} | | |\n`)
+    `| verifier, the exported file | ${result.verify.rowsPerS} | ${(result.verify.ms / 1000).toFixed(1)} | | |`
+  console.log(`\n${table}\n`)
+  documentAdmin('audit-export', 'Audit export results', `${table}\n\nExporter ÷ COPY: ${result.ratio.toFixed(2)}. Seeding the ${result.entries.toLocaleString('en')} chained entries took ${(result.seed.ms / 1000).toFixed(0)} s (not timed above).`)
   return result
+}
+
+/** Writes one admin-plane result into docs/benchmarks.md under its own markers (not with --no-docs). */
+function documentAdmin(marker: string, heading: string, body: string): void {
+  if (opt['no-docs']) return
+  const command = process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(' ')}` : 'npm run bench'
+  const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z')
+  writeDocs(DOCS, `Latest run: ${when}, \`${command}\`; ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}; PostgreSQL and Redis on the same machine.\n\n${body}`, '# Benchmarks\n', marker, heading)
+  log(`${heading.toLowerCase()} written to ${DOCS.slice(ROOT.length)}`)
 }
 
 // --- the run -------------------------------------------------------------------------------------
@@ -343,9 +354,11 @@ async function main() {
 
   const bulkLock = async (): Promise<BulkLockResult> => {
     const r = await benchBulkLock({ dbUrl, redisUrl: REDIS_URL, ca, tls, users: Number(opt['bulk-users']), log, onCleanup })
-    console.log(`\n| bulk lock of ${r.users} users | s | users/s |\n|---|---|---|\n` +
-      `| one by one, POST /users/:id/lock, ${r.baseline.concurrency} in flight (baseline) | ${r.baseline.seconds.toFixed(2)} | ${Math.round(r.baseline.usersPerSecond)} |\n` +
-      `| POST /bulk-operations (filter by pool) to state done | ${r.bulk.seconds.toFixed(2)} | ${Math.round(r.bulk.usersPerSecond)} |\n`)
+    const table = `| bulk lock of ${r.users.toLocaleString('en')} users | s | users/s | failed |\n|---|---|---|---|\n` +
+      `| one by one, POST /users/:id/lock, ${r.baseline.concurrency} in flight (baseline) | ${r.baseline.seconds.toFixed(2)} | ${Math.round(r.baseline.usersPerSecond)} | ${r.baseline.failed} |\n` +
+      `| POST /bulk-operations (filter by pool) to state done | ${r.bulk.seconds.toFixed(2)} | ${Math.round(r.bulk.usersPerSecond)} | ${r.bulk.failed} |`
+    console.log(`\n${table}\n`)
+    documentAdmin('bulk-lock', 'Bulk lock results', `${table}\n\nBulk ÷ one by one: ${r.speedup.toFixed(1)}× as fast.`)
     return r
   }
   if (opt.only === 'bulk') {

@@ -117,13 +117,16 @@ export function resultsSection(info: RunInfo, all: Series[], summary: Summary): 
   return lines.join('\n')
 }
 
-const START = '<!-- bench:results:start -->'
-const END = '<!-- bench:results:end -->'
-
-export function writeDocs(path: string, section: string, template: string): void {
+/**
+ * Replaces the part of the document between `<!-- bench:<marker>:start -->` and its end marker,
+ * adding the markers under `## <heading>` when the document does not have them yet.
+ */
+export function writeDocs(path: string, section: string, template: string, marker = 'results', heading = 'Results'): void {
+  const start = `<!-- bench:${marker}:start -->`
+  const end = `<!-- bench:${marker}:end -->`
   let doc = existsSync(path) ? readFileSync(path, 'utf8') : template
-  if (!doc.includes(START) || !doc.includes(END)) doc = `${doc.trimEnd()}\n\n## Results\n\n${START}\n${END}\n`
-  const before = doc.slice(0, doc.indexOf(START) + START.length)
-  const after = doc.slice(doc.indexOf(END))
+  if (!doc.includes(start) || !doc.includes(end)) doc = `${doc.trimEnd()}\n\n## ${heading}\n\n${start}\n${end}\n`
+  const before = doc.slice(0, doc.indexOf(start) + start.length)
+  const after = doc.slice(doc.indexOf(end))
   writeFileSync(path, `${before}\n${section}\n${after}`)
 }
