@@ -1,7 +1,8 @@
 // Bulk operations (docs/admin-api.md §11): one action on many users. Creating one (in the gateway)
 // checks it, writes every target user as a pending row of bulk_results and the bulk.started entry
 // in one transaction, so the total is fixed; running it (in the worker) takes the pending rows in
-// chunks, each chunk one transaction with a savepoint per user: each user's change, its audit
+// chunks, each chunk one transaction with a savepoint per user (lock and unlock: one statement for
+// the chunk, with the same per-user refusals): each user's change, its audit
 // entry, its outcome and the progress counters commit together, and a user who cannot be changed
 // (not found, offboarded, in the pool already, username taken…) is recorded with the error code and
 // does not stop the rest. A run that was killed leaves its current chunk uncommitted and pending,
@@ -270,19 +271,30 @@ export function createBulkOperations(deps: {
         `SELECT id FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR ${policy ? 'KEY SHARE' : 'UPDATE'}`, [ids])).rows.map((r) => r.id))
       const ctx = { op, actor: actorOfRow(op), note: { bulkOperation: op.id }, known }
       const outcomes: Outcome[] = []
-      for (const row of rows) {
-        const base = { seq: row.seq, userId: row.user_id, username: row.username }
-        if (poolGone) { outcomes.push({ ...base, ok: false, ...userError(new PoolNotFound())! }); continue }
-        await client.query('SAVEPOINT bulk_user')
-        try {
-          const done = await STEPS[op.action](client, row, ctx)
-          await client.query('RELEASE SAVEPOINT bulk_user')
-          outcomes.push({ ...base, ...done, ok: true })
-        } catch (err) {
-          const refused = userError(err)
-          if (!refused) throw err
-          await client.query('ROLLBACK TO SAVEPOINT bulk_user')
-          outcomes.push({ ...base, ok: false, ...refused })
+      if (op.action === 'lock' || op.action === 'unlock') {
+        // The whole chunk in one UPDATE and one audit append: a savepoint and the single-user step
+        // for each would cost about eight round trips per user.
+        const refusals = await steps.setLockedMany(client, rows.flatMap((r) => (r.user_id ? [r.user_id] : [])), op.action === 'lock', ctx.actor, ctx.note)
+        for (const row of rows) {
+          const refusal = row.user_id ? refusals.get(row.user_id) : new UserNotFound()
+          const base = { seq: row.seq, userId: row.user_id, username: row.username }
+          outcomes.push(refusal ? { ...base, ok: false, ...userError(refusal)! } : { ...base, ok: true })
+        }
+      } else {
+        for (const row of rows) {
+          const base = { seq: row.seq, userId: row.user_id, username: row.username }
+          if (poolGone) { outcomes.push({ ...base, ok: false, ...userError(new PoolNotFound())! }); continue }
+          await client.query('SAVEPOINT bulk_user')
+          try {
+            const done = await STEPS[op.action](client, row, ctx)
+            await client.query('RELEASE SAVEPOINT bulk_user')
+            outcomes.push({ ...base, ...done, ok: true })
+          } catch (err) {
+            const refused = userError(err)
+            if (!refused) throw err
+            await client.query('ROLLBACK TO SAVEPOINT bulk_user')
+            outcomes.push({ ...base, ok: false, ...refused })
+          }
         }
       }
       await client.query(

@@ -104,7 +104,7 @@ export function createUserAdmin(deps: {
   pool: pg.Pool
   redis: Redis
   sessions: Pick<SessionService, 'revokeDevices'>
-  audit: Pick<AuditLog, 'append'>
+  audit: Pick<AuditLog, 'append' | 'appendMany'>
   enrollmentTtlHours: number
 }) {
   const { pool, audit } = deps
@@ -187,6 +187,40 @@ export function createUserAdmin(deps: {
         await audit.append({ ...actorOf(actor), action: 'device.revoked', target: { type: 'device', id: deviceId }, details: { ...note, userId: id, reason: 'offboard' } }, client)
       }
       return after
+    },
+
+    /**
+     * Locks or unlocks many users as `lock` and `unlock` one at a time would (the same refusals,
+     * the same audit entries, in the order of `ids`), with one UPDATE and one audit append for all:
+     * a bulk operation's chunk. Returns per id the refusal, or null when done.
+     */
+    async setLockedMany(client: pg.PoolClient, ids: string[], locked: boolean, actor: Actor, note: Note = {}): Promise<Map<string, Error | null>> {
+      const { rows } = await client.query<{ id: string; status: UserStatus }>(
+        'SELECT id, status FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [ids])
+      const before = new Map(rows.map((r) => [r.id, r.status]))
+      const outcome = new Map<string, Error | null>()
+      const change: string[] = []
+      for (const id of ids) {
+        const status = before.get(id)
+        if (status === undefined) outcome.set(id, new UserNotFound())
+        else if (status === 'offboarded') outcome.set(id, new UserStateConflict('offboarded'))
+        else {
+          outcome.set(id, null)
+          // Unlocking a user who is not locked changes nothing and writes nothing, as `unlock` does.
+          if (locked || status === 'locked') change.push(id)
+        }
+      }
+      if (change.length === 0) return outcome
+      const { rows: changed } = await client.query<{ id: string; status: UserStatus }>(
+        `UPDATE users u SET status = CASE WHEN $2 THEN 'locked'::user_status
+           WHEN EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id) THEN 'active'::user_status ELSE 'invited'::user_status END
+         WHERE u.id = ANY($1::uuid[]) RETURNING u.id, u.status`, [change, locked])
+      const after = new Map(changed.map((r) => [r.id, r.status]))
+      await audit.appendMany(change.map((id) => ({
+        ...actorOf(actor), action: locked ? 'user.lock' : 'user.unlock', target: { type: 'user', id },
+        details: { ...note, before: { status: before.get(id) }, after: { status: after.get(id) } },
+      })), client)
+      return outcome
     },
 
     async issueToken(client: pg.PoolClient, id: string, actor: Actor, note: Note = {}): Promise<{ user: AdminUserView; enrollment: Enrollment }> {

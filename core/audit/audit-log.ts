@@ -61,6 +61,11 @@ export interface AuditLog {
    * lock is then held until the caller commits: keep that transaction short.
    */
   append(event: AuditEvent, tx?: AuditTransaction): Promise<AppendResult>
+  /**
+   * Appends several entries in this order, inside the caller's open pg transaction, with one lock,
+   * one head read and one INSERT: for changes made many at a time (bulk operations). All or none.
+   */
+  appendMany(events: AuditEvent[], tx: pg.ClientBase): Promise<AppendResult[]>
   /** Entries in [from, to) matching the filters, by seq, fetched in batches (flat memory). */
   entries(query: ExportQuery): AsyncGenerator<ExportedEntry>
   /** The same as an NDJSON or CSV byte stream; `onEnd` gets the totals after the last byte. */
@@ -92,6 +97,10 @@ const LOCK_SQL = `SELECT pg_advisory_xact_lock(${APPEND_LOCK_KEY})`
 const HEAD_SQL = `SELECT last.seq::text AS seq, last.hash,
   GREATEST(date_trunc('milliseconds', clock_timestamp()), last.at) AS at, current_setting('transaction_isolation') AS isolation
   FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT seq, hash, at FROM audit_entries ORDER BY seq DESC LIMIT 1) AS last ON true`
+// Many entries at once: the same columns, one array each.
+const INSERT_MANY_SQL = `INSERT INTO audit_entries
+  (seq, at, actor_type, actor_id, action, target_type, target_id, source_ip, details, prev_hash, hash)
+  SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::jsonb[], $10::bytea[], $11::bytea[])`
 const INSERT_SQL = `INSERT INTO audit_entries
   (seq, at, actor_type, actor_id, action, target_type, target_id, source_ip, details, prev_hash, hash)
   VALUES ($1::bigint, $2::timestamptz, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)`
@@ -214,6 +223,33 @@ export function createAuditLog(deps: { pool: pg.Pool }): AuditLog {
     const { result, params } = next(head!, ev)
     await tx.$executeRawUnsafe(INSERT_SQL, ...params)
     return result
+  }
+
+  async function appendMany(events: AuditEvent[], tx: pg.ClientBase): Promise<AppendResult[]> {
+    const checked = events.map(checkEvent)
+    if (checked.length === 0) return []
+    try {
+      const opened = await tx.query(`SAVEPOINT mvm_audit_append; ${LOCK_SQL}; ${HEAD_SQL}`) as unknown as pg.QueryResult[]
+      let head = opened[2]!.rows[0] as HeadRow
+      const results: AppendResult[] = []
+      const columns: unknown[][] = Array.from({ length: 11 }, () => [])
+      for (const ev of checked) {
+        const { result, params } = next(head, ev)
+        results.push(result)
+        params.forEach((v, i) => columns[i]!.push(v))
+        // The next entry follows this one: same time (the clock was read once), the next seq.
+        head = { ...head, seq: String(result.seq), hash: params[10] as Buffer }
+      }
+      await tx.query(INSERT_MANY_SQL, columns)
+      await tx.query('RELEASE SAVEPOINT mvm_audit_append')
+      return results
+    } catch (err) {
+      if (/SAVEPOINT can only be used in transaction blocks/.test((err as Error).message)) {
+        throw new AuditEventError('appendMany(events, tx): tx must be a pg client inside a transaction', { cause: err })
+      }
+      await tx.query('ROLLBACK TO SAVEPOINT mvm_audit_append').catch(() => {})
+      throw err
+    }
   }
 
   async function append(event: AuditEvent, tx?: AuditTransaction): Promise<AppendResult> {
@@ -340,6 +376,7 @@ export function createAuditLog(deps: { pool: pg.Pool }): AuditLog {
 
   return {
     append,
+    appendMany,
     entries,
     exportEntries,
     verifyChain,

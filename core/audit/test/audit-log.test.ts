@@ -134,6 +134,38 @@ t.test("append inside the caller's transaction commits and rolls back with the a
   t.match(await log.verifyDatabase(), { ok: true, count: 3 })
 })
 
+t.test('appendMany: entries in the order given, chained after concurrent appends, all or none', async (t) => {
+  const { pool } = await freshPool(t, 6)
+  const log = createAuditLog({ pool })
+  await log.append(login(0))
+  const client = await pool.connect()
+  t.teardown(() => client.release())
+
+  await client.query('BEGIN')
+  const batch = await log.appendMany(Array.from({ length: 300 }, (_, i) => ({ ...login(i + 1), action: 'user.lock' as const, target: { type: 'user', id: randomUUID() } })), client)
+  t.same(batch.map((r) => r.seq), Array.from({ length: 300 }, (_, i) => i + 2), 'seq 2..301 in the order given')
+  t.equal(new Set(batch.map((r) => r.at)).size, 1, 'one clock reading for the batch')
+  let concurrentDone = false
+  const concurrent = log.append(login(999)).then((r) => { concurrentDone = true; return r })
+  await new Promise((resolve) => setTimeout(resolve, 150))
+  t.notOk(concurrentDone, 'a concurrent append waits while the batch\'s transaction holds the log')
+  await client.query('COMMIT')
+  t.equal((await concurrent).seq, 302, 'and chains after the batch')
+  const entries = await rows(pool)
+  t.same(entries.slice(1, 301).map((e) => e.details.n), Array.from({ length: 300 }, (_, i) => i + 1), 'stored in the order given')
+  t.match(await log.verifyDatabase({ batchSize: 64 }), { ok: true, count: 302 })
+
+  await client.query('BEGIN')
+  await t.rejects(log.appendMany([login(1), { ...login(2), sourceIp: 'nope' }], client), AuditEventError, 'one bad event refuses the batch')
+  t.same(await log.appendMany([], client), [], 'nothing to append: nothing written')
+  const after = await log.appendMany([login(3), login(4)], client)
+  t.same(after.map((r) => r.seq), [303, 304], 'the transaction is still usable after a refused batch')
+  await client.query('ROLLBACK')
+  t.equal((await pool.query('SELECT count(*)::int AS n FROM audit_entries')).rows[0].n, 302, 'rolled back with the caller')
+  await t.rejects(log.appendMany([login(5)], client), { message: /inside a transaction/ }, 'a client outside a transaction is refused')
+  t.match(await log.verifyDatabase(), { ok: true, count: 302 })
+})
+
 t.test("append inside Prisma's interactive transaction commits and rolls back with the action", async (t) => {
   const { url, pool } = await freshPool(t, 2)
   const db = createDb(url, { poolSize: 2 })

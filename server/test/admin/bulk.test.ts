@@ -105,6 +105,13 @@ t.test('bulk operations through the admin API and the worker', async (t) => {
     t.match(unlocked.op, { succeeded: 2, failed: 0 })
     t.equal(await status(a.user.id), 'active', 'enrolled: active')
     t.equal(await status(b.user.id), 'invited', 'never enrolled: invited')
+    t.match(await auditEntries(app, 'user.unlock', a.user.id), [{ details: { bulkOperation: unlocked.op.id, before: { status: 'locked' }, after: { status: 'active' } } }])
+    t.match(await auditEntries(app, 'user.unlock', b.user.id), [{ details: { before: { status: 'locked' }, after: { status: 'invited' } } }])
+    const c = await invite(uniqueName('un-c'))
+    const notLocked = await run({ action: 'unlock', userIds: [c.user.id] })
+    t.match(notLocked.op, { succeeded: 1, failed: 0 }, 'unlocking a user who is not locked succeeds')
+    t.equal((await auditEntries(app, 'user.unlock', c.user.id)).length, 0, 'and changes and logs nothing')
+    t.equal(await status(c.user.id), 'invited')
     t.equal((await deviceSession(app, device)).status, 200, 'her device authenticates again')
 
     const { token } = await deviceSession(app, device)
