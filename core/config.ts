@@ -32,6 +32,8 @@ export const ConfigSchema = Type.Object({
   MVM_DELIVERED_RETENTION_HOURS: Type.Integer({ minimum: 1, maximum: 24 * 30, default: 24 }),
   /** How long a delivery waits for a device that never comes back. */
   MVM_UNDELIVERED_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 30 }),
+  /** How many days of per-user daily message counts (admin activity, metadata only) are kept. */
+  MVM_ACTIVITY_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 3650, default: 400 }),
   MVM_ATTACHMENTS_DIR: Type.String({ minLength: 1, default: '/var/lib/mobivisor/attachments' }),
   /** BullMQ key prefix in Redis: gateways (producers) and workers (consumers) must use the same. */
   MVM_QUEUE_PREFIX: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$', default: 'mvm' }),

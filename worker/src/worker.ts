@@ -28,6 +28,7 @@ export async function startWorker(config: Config, log: pino.Logger, opts: { sche
     const result = await runRetention(db.pool, {
       deliveredRetentionHours: config.MVM_DELIVERED_RETENTION_HOURS,
       undeliveredRetentionDays: config.MVM_UNDELIVERED_RETENTION_DAYS,
+      activityRetentionDays: config.MVM_ACTIVITY_RETENTION_DAYS,
     })
     log.info(result, 'retention done')
     return result

@@ -7,7 +7,7 @@ import { redisOptions } from '#core/redis.ts'
 import { freshDatabase, testConfig } from '../../test/support/services.ts'
 import { startWorker } from '../src/worker.ts'
 
-t.test('retention job through BullMQ deletes expired deliveries, delivered envelopes and old tokens only', async (t) => {
+t.test('retention job through BullMQ deletes expired deliveries, delivered envelopes, old tokens and old daily counts only', async (t) => {
   const url = await freshDatabase(t)
   const config = testConfig(url)
   const pool = new pg.Pool({ connectionString: url })
@@ -33,6 +33,10 @@ t.test('retention job through BullMQ deletes expired deliveries, delivered envel
   const pendingAncient = await envelope(24 * 40, 24 * 40)
   await pool.query(`INSERT INTO enrollment_tokens (id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, now() - interval '8 days'), ($4, $2, $5, now() + interval '1 day')`,
     [randomUUID(), user, Buffer.alloc(32, 3), randomUUID(), Buffer.alloc(32, 4)])
+  // daily counts: today, the last kept day, and the first day past MVM_ACTIVITY_RETENTION_DAYS
+  const days = config.MVM_ACTIVITY_RETENTION_DAYS
+  await pool.query(`INSERT INTO message_counts (user_id, day, sent, received) SELECT $1, (now() AT TIME ZONE 'UTC')::date - d, 1, 1 FROM unnest($2::int[]) AS d`,
+    [user, [0, days, days + 1]])
 
   // the periodic schedule is left out so that this test's job is the only run
   const prefix = `mvm-test-${randomUUID()}`
@@ -45,7 +49,9 @@ t.test('retention job through BullMQ deletes expired deliveries, delivered envel
   const job = await worker.queues.retention.add('retention', {})
   const result = await job.waitUntilFinished(events, 20_000)
 
-  t.same(result, { expiredDeliveries: 1, deliveredEnvelopes: 2, enrollmentTokens: 1, bulkEnrollmentTokens: 0 })
+  t.same(result, { expiredDeliveries: 1, deliveredEnvelopes: 2, enrollmentTokens: 1, bulkEnrollmentTokens: 0, messageCountDays: 1 })
+  const kept = (await pool.query(`SELECT (now() AT TIME ZONE 'UTC')::date - day AS age FROM message_counts ORDER BY day DESC`)).rows.map((r) => r.age)
+  t.same(kept, [0, days], `daily counts are kept for ${days} days, not a day longer`)
   const left = (await pool.query('SELECT id FROM envelopes ORDER BY created_at')).rows.map((r) => r.id).sort()
   t.same(left, [deliveredRecent, pendingRecent].sort(), 'recent envelopes and ones still awaited stay')
   t.notOk(left.includes(deliveredOld))

@@ -189,6 +189,7 @@ MVM_DATABASE_POOL_SIZE: {{ .Values.config.databasePoolSize | quote }}
 MVM_MAX_ENVELOPE_BYTES: {{ .Values.config.maxEnvelopeBytes | int64 | quote }}
 MVM_DELIVERED_RETENTION_HOURS: {{ .Values.config.deliveredRetentionHours | quote }}
 MVM_UNDELIVERED_RETENTION_DAYS: {{ .Values.config.undeliveredRetentionDays | quote }}
+MVM_ACTIVITY_RETENTION_DAYS: {{ .Values.config.activityRetentionDays | quote }}
 MVM_ATTACHMENTS_DIR: {{ .Values.config.attachmentsDir | quote }}
 MVM_QUEUE_PREFIX: {{ .Values.config.queuePrefix | quote }}
 {{- if and (not .Values.evaluation.enabled) .Values.redis.sentinel.enabled }}

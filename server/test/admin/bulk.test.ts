@@ -163,7 +163,7 @@ t.test('bulk operations through the admin API and the worker', async (t) => {
 
     // retention: used tokens and expired ones are cleared; the rest stay until they expire
     await pool.query("UPDATE bulk_results SET enrollment_expires_at = now() - interval '1 minute' WHERE operation_id = $1 AND seq = 1", [again.op.id])
-    const cleared = await runRetention(pool, { deliveredRetentionHours: 24, undeliveredRetentionDays: 30 })
+    const cleared = await runRetention(pool, { deliveredRetentionHours: 24, undeliveredRetentionDays: 30, activityRetentionDays: 400 })
     t.equal(cleared.bulkEnrollmentTokens, 2, 'the expired one and the one used to enroll')
     const kept = await pool.query('SELECT operation_id = $1 AS again, seq FROM bulk_results WHERE enrollment_token IS NOT NULL ORDER BY seq', [again.op.id])
     t.same(kept.rows, [{ again: true, seq: 2 }, { again: false, seq: 4 }], 'the second token of the new user, and n2\'s, remain')

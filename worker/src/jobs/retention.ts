@@ -1,11 +1,11 @@
-// Retention: what the store-and-forward tables may hold and for how long. Runs in batches so a
+// Retention: what the store-and-forward tables (and the activity counts) may hold and for how long. Runs in batches so a
 // large backlog never holds long locks; idempotent, so a retried job simply finds less to do.
 import type pg from 'pg'
 
 const BATCH = 5000
 
-export interface RetentionPolicy { deliveredRetentionHours: number; undeliveredRetentionDays: number }
-export interface RetentionResult { expiredDeliveries: number; deliveredEnvelopes: number; enrollmentTokens: number; bulkEnrollmentTokens: number }
+export interface RetentionPolicy { deliveredRetentionHours: number; undeliveredRetentionDays: number; activityRetentionDays: number }
+export interface RetentionResult { expiredDeliveries: number; deliveredEnvelopes: number; enrollmentTokens: number; bulkEnrollmentTokens: number; messageCountDays: number }
 
 async function deleteInBatches(pool: pg.Pool, sql: string, params: unknown[]): Promise<number> {
   let total = 0
@@ -36,5 +36,9 @@ export async function runRetention(pool: pg.Pool, policy: RetentionPolicy): Prom
       SELECT r.operation_id, r.seq FROM bulk_results r WHERE r.enrollment_token IS NOT NULL AND (r.enrollment_expires_at < now()
         OR EXISTS (SELECT 1 FROM enrollment_tokens t WHERE t.token_hash = sha256(convert_to(r.enrollment_token, 'UTF8')) AND t.used_at IS NOT NULL))
       LIMIT $1)`, [])
-  return { expiredDeliveries, deliveredEnvelopes, enrollmentTokens, bulkEnrollmentTokens }
+  // Per-user daily message counts are metadata about people: kept for the activity view only as long as configured.
+  const messageCountDays = await deleteInBatches(pool, `
+    DELETE FROM message_counts WHERE (user_id, day) IN (
+      SELECT user_id, day FROM message_counts WHERE day < (now() AT TIME ZONE 'UTC')::date - $1::int LIMIT $2)`, [policy.activityRetentionDays])
+  return { expiredDeliveries, deliveredEnvelopes, enrollmentTokens, bulkEnrollmentTokens, messageCountDays }
 }
