@@ -42,3 +42,25 @@ export function createLoginThrottle(deps: { redis: Redis; limits?: LoginLimits }
 }
 
 export type LoginThrottle = ReturnType<typeof createLoginThrottle>
+
+/**
+ * Refused API tokens per source address in the same 15-minute window: the first 30 are each
+ * written to the audit log; from then on a refused token is answered 429 and not written, so a
+ * client with bad tokens cannot flood the append-only log (nor hold its lock). A valid token is
+ * never held back by this count.
+ */
+export const TOKEN_FAILURE_LIMIT = { perSource: 30, windowSeconds: 15 * 60 }
+const tokenFailureKey = (ip: string) => `mvm:admin-token-fail:ip:${ip}`
+
+export function createTokenFailureThrottle(deps: { redis: Redis; limit?: typeof TOKEN_FAILURE_LIMIT }) {
+  const limit = deps.limit ?? TOKEN_FAILURE_LIMIT
+  return {
+    /** Counts a refused token: `audit` while under the limit, else the seconds until the window ends. */
+    async failed(ip: string): Promise<{ audit: true; reached: boolean } | { audit: false; retryAfter: number }> {
+      const results = await deps.redis.pipeline().incr(tokenFailureKey(ip)).expire(tokenFailureKey(ip), limit.windowSeconds, 'NX').ttl(tokenFailureKey(ip)).exec()
+      const count = Number(results?.[0]?.[1] ?? 0)
+      if (count <= limit.perSource) return { audit: true, reached: count === limit.perSource }
+      return { audit: false, retryAfter: Math.max(1, Number(results?.[2]?.[1] ?? 1)) }
+    },
+  }
+}

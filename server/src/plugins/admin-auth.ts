@@ -7,7 +7,8 @@
 import fp from 'fastify-plugin'
 import cookie from '@fastify/cookie'
 import type { FastifyRequest } from 'fastify'
-import { AdminAuthRequired, AdminCsrf, AdminForbidden, AdminPasswordChangeRequired } from '#core/errors.ts'
+import { AdminAuthRequired, AdminCsrf, AdminForbidden, AdminPasswordChangeRequired, RateLimited } from '#core/errors.ts'
+import { createTokenFailureThrottle } from '#core/admin/login-limits.ts'
 import { csrfMatches } from '#core/admin/sessions.ts'
 import { RIGHTS, rightsOfRole, type AdminRole, type Right } from '#core/admin/roles.ts'
 import type { Actor } from '#core/admin/actor.ts'
@@ -44,6 +45,7 @@ const ACCESS = new Set<string>(['public', 'session', ...RIGHTS])
 export default fp(async (app) => {
   await app.register(cookie)
   const { accounts, sessions, apiTokens } = app.services.admin
+  const tokenFailures = createTokenFailureThrottle({ redis: app.services.redis })
   app.decorateRequest('admin', null as unknown as AdminPrincipal)
 
   app.addHook('onRoute', (route) => {
@@ -55,7 +57,12 @@ export default fp(async (app) => {
     const token = header.startsWith('Bearer ') ? header.slice(7).trim() : ''
     const principal = token ? await apiTokens.authenticate(token) : undefined
     if (!principal) {
-      await app.services.audit.append({ actor: { type: 'api-token', id: null }, action: 'api_token.auth_failed', sourceIp: req.ip, details: { method: req.method, route: req.routeOptions.url ?? '' } })
+      const counted = await tokenFailures.failed(req.ip)
+      if (!counted.audit) throw Object.assign(new RateLimited(), { retryAfter: counted.retryAfter })
+      await app.services.audit.append({
+        actor: { type: 'api-token', id: null }, action: 'api_token.auth_failed', sourceIp: req.ip,
+        details: { method: req.method, route: req.routeOptions.url ?? '', ...(counted.reached ? { throttled: ['source'] } : {}) },
+      })
       throw new AdminAuthRequired()
     }
     return { kind: 'token', adminId: principal.createdBy, rights: principal.rights, tokenId: principal.tokenId, actor: { type: 'api-token', id: principal.tokenId, sourceIp: req.ip } }

@@ -3,7 +3,7 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { build } from '../helper.ts'
-import { addAdmin, adminAs, auditEntries, signIn, uniqueName } from './support.ts'
+import { addAdmin, adminAs, auditEntries, randomIp, signIn, uniqueName } from './support.ts'
 
 t.test('API tokens', async (t) => {
   const { app } = await build(t)
@@ -13,8 +13,10 @@ t.test('API tokens', async (t) => {
     if (res.statusCode !== 201) throw new Error(`issue: ${res.statusCode} ${res.body}`)
     return res.json() as { token: string; apiToken: any }
   }
-  const withToken = (token: string, method: string, url: string, payload?: object) =>
-    app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) })
+  // An address of this run's own: refused tokens are counted per address (the throttle below).
+  const ip = randomIp()
+  const withToken = (token: string, method: string, url: string, payload?: object, from = ip) =>
+    app.inject({ method: method as 'GET', url, remoteAddress: from, headers: { authorization: `Bearer ${token}` }, ...(payload ? { payload } : {}) })
   const { user } = (await owner.call({ method: 'POST', url: '/admin/v1/users', payload: { username: uniqueName('emp') } })).json()
 
   t.test('POST /api-tokens: the token once, its hash stored; listed without it; the log has no token', async (t) => {
@@ -47,7 +49,7 @@ t.test('API tokens', async (t) => {
     t.equal((await withToken(writer.token, 'GET', '/admin/v1/users')).statusCode, 403, 'users:write does not include reading')
     const locked = await withToken(writer.token, 'POST', `/admin/v1/users/${user.id}/lock`)
     t.equal(locked.statusCode, 200)
-    t.match((await auditEntries(app, 'user.lock', user.id)).at(-1), { actor_type: 'api-token', actor_id: writer.apiToken.id, source_ip: '127.0.0.1' })
+    t.match((await auditEntries(app, 'user.lock', user.id)).at(-1), { actor_type: 'api-token', actor_id: writer.apiToken.id, source_ip: ip })
     t.equal((await withToken(writer.token, 'POST', `/admin/v1/users/${user.id}/unlock`)).statusCode, 200)
     t.equal((await withToken(writer.token, 'POST', '/admin/v1/users', { username: uniqueName('emm') })).statusCode, 201)
     for (const [method, url] of [['GET', '/admin/v1/api-tokens'], ['POST', '/admin/v1/api-tokens'], ['GET', '/admin/v1/admins'], ['GET', '/admin/v1/me'], ['POST', '/admin/v1/logout']] as const) {
@@ -109,12 +111,31 @@ t.test('API tokens', async (t) => {
     t.equal((await withToken(old.token, 'GET', '/admin/v1/users')).statusCode, 401, 'expired')
     const before = (await auditEntries(app, 'api_token.auth_failed')).length
     for (const authorization of ['Bearer mvm_at_' + 'A'.repeat(43), 'Bearer nonsense', 'Basic b3duZXI6cHc=']) {
-      const res = await app.inject({ method: 'GET', url: '/admin/v1/users', headers: { authorization } })
+      const res = await app.inject({ method: 'GET', url: '/admin/v1/users', remoteAddress: ip, headers: { authorization } })
       t.equal(res.statusCode, 401, authorization)
       t.equal(res.json().code, 'MVM_ADMIN_AUTH_REQUIRED')
     }
     const failures = await auditEntries(app, 'api_token.auth_failed')
     t.equal(failures.length - before, 3)
-    t.match(failures.at(-1), { actor_type: 'api-token', actor_id: null, source_ip: '127.0.0.1', details: { method: 'GET', route: '/admin/v1/users' } })
+    t.match(failures.at(-1), { actor_type: 'api-token', actor_id: null, source_ip: ip, details: { method: 'GET', route: '/admin/v1/users' } })
+  })
+
+  t.test('refused tokens from one address: 30 are written to the log, then 429 without an entry; a valid token still works', async (t) => {
+    const from = randomIp()
+    const entriesFrom = async () => (await auditEntries(app, 'api_token.auth_failed')).filter((e) => e.source_ip === from)
+    const bad = () => withToken('mvm_at_' + 'B'.repeat(43), 'GET', '/admin/v1/users', undefined, from)
+    const answers = await Promise.all(Array.from({ length: 30 }, bad))
+    t.same(new Set(answers.map((r) => r.statusCode)), new Set([401]), 'the first 30: 401')
+    const logged = await entriesFrom()
+    t.equal(logged.length, 30, 'each written to the audit log')
+    t.equal(logged.filter((e) => e.details.throttled).length, 1, 'the 30th says the throttle starts')
+    const over = await bad()
+    t.same([over.statusCode, over.json().code], [429, 'MVM_RATE_LIMITED'], 'the 31st: 429')
+    t.ok(Number(over.headers['retry-after']) > 0 && Number(over.headers['retry-after']) <= 900, `with Retry-After (${over.headers['retry-after']} s)`)
+    await Promise.all(Array.from({ length: 20 }, bad))
+    t.equal((await entriesFrom()).length, 30, 'and nothing more is written, however many follow')
+    const { token } = await issue(['users:read'])
+    t.equal((await withToken(token, 'GET', '/admin/v1/users', undefined, from)).statusCode, 200, 'a valid token from the same address is not held back')
+    t.equal((await withToken('mvm_at_' + 'C'.repeat(43), 'GET', '/admin/v1/users', undefined, randomIp())).statusCode, 401, 'another address is counted apart')
   })
 })
