@@ -36,6 +36,13 @@ export class ExportFormatError extends Error {
   }
 }
 
+/**
+ * The longest line (NDJSON) or record (CSV) read: an entry's details are at most 64 KiB, a few
+ * hundred KiB once quoted for CSV. Anything longer is not an export, and refusing it early keeps a
+ * reader from holding (and re-scanning) an unbounded buffer.
+ */
+export const MAX_RECORD_CHARS = 1024 * 1024
+
 const HEX_HASH = /^[0-9a-f]{64}$/
 const FILTER_KEYS = ['actorType', 'action', 'targetType', 'targetId'] as const
 const ENTRY_KEYS = ['seq', 'at', 'actorType', 'actorId', 'action', 'targetType', 'targetId', 'sourceIp', 'details', 'prevHash', 'hash'] as const
@@ -107,6 +114,7 @@ export async function readExport(input: AsyncIterable<string | Uint8Array> | Ite
     if (next.done) break
     first += next.value
     if (first.replace(/^\uFEFF/, '').trimStart().length > 0) break
+    if (first.length > MAX_RECORD_CHARS) throw new ExportFormatError(1, null, 'nothing but blank space: not an audit export')
   }
   first = first.replace(/^\uFEFF/, '')
   const rest: AsyncIterable<string> = {
@@ -143,13 +151,21 @@ function decodeOrFail(decoder: TextDecoder, bytes: Uint8Array, stream: boolean):
 
 async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<string> {
   let buffered = ''
+  let line = 0
   for await (const chunk of chunks) {
+    // Only the new text can hold the next line break: the buffered part had none.
+    let nl = buffered.length + chunk.indexOf('\n')
+    if (nl < buffered.length) nl = -1
     buffered += chunk
-    let nl: number
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      yield buffered.slice(0, nl).replace(/\r$/, '')
-      buffered = buffered.slice(nl + 1)
+    let start = 0
+    while (nl >= 0) {
+      line++
+      yield buffered.slice(start, nl).replace(/\r$/, '')
+      start = nl + 1
+      nl = buffered.indexOf('\n', start)
     }
+    buffered = buffered.slice(start)
+    if (buffered.length > MAX_RECORD_CHARS) throw new ExportFormatError(line + 1, null, `a line longer than ${MAX_RECORD_CHARS} characters: not an audit export`)
   }
   if (buffered.length > 0) yield buffered.replace(/\r$/, '')
 }
@@ -288,6 +304,7 @@ export async function* csvRecords(chunks: AsyncIterable<string>): AsyncGenerator
   for await (const chunk of chunks) {
     buf += chunk
     yield* drain(false)
+    if (buf.length > MAX_RECORD_CHARS) throw new ExportFormatError(line, null, `a record longer than ${MAX_RECORD_CHARS} characters: not an audit export`)
   }
   yield* drain(true)
 }

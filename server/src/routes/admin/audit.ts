@@ -161,7 +161,7 @@ const audit: FastifyPluginAsyncTypebox = async (app) => {
         '4xx': ErrorBody,
       },
     },
-  }, async (req) => {
+  }, async (req, reply) => {
     const type = String(req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
     if (type !== NDJSON) throw new BadRequest(`send the NDJSON export with content-type ${NDJSON}`)
     if (Number(req.headers['content-length'] ?? 0) > MAX_UPLOAD_BYTES) throw new AuditUploadTooLarge('1 GiB')
@@ -178,7 +178,11 @@ const audit: FastifyPluginAsyncTypebox = async (app) => {
           yield chunk
         }
       }
-      return await verifyUpload(limited())
+      const report = await verifyUpload(limited())
+      // Broken early: the answer is known, the rest of the upload is not wanted. Closing the
+      // connection after the answer stops the client from sending it (and waiting) to no end.
+      if (!body.readableEnded) reply.header('connection', 'close')
+      return report
     } finally {
       verifying--
     }
