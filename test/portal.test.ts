@@ -404,6 +404,8 @@ t.test('the admin portal in Chromium', async (t) => {
     await ask.getByRole('button', { name: 'Cancel' }).click()
     await ask.waitFor({ state: 'detached' })
     t.equal(await mode(), 'all', 'cancelled: nothing changed')
+    t.ok(await page.getByRole('radio', { name: /Everyone may enroll/ }).isChecked(), 'and the choice shows the saved mode again')
+    await page.getByRole('radio', { name: /Only whitelisted users/ }).check()
     await page.getByRole('button', { name: 'Save mode' }).click()
     await ask.getByRole('button', { name: 'Allow only whitelisted users' }).click()
     await page.getByText(/^Mode saved: only whitelisted users may enroll and connect\. It applied at once: active users no entry matches were disconnected\.$/).waitFor()
@@ -721,6 +723,17 @@ t.test('the admin portal in Chromium', async (t) => {
     }
     await rows(0)
     await screenIsClean(t, 'bulk by filter')
+  })
+
+  await t.test('a 100-character name without spaces wraps in its cell: the users table stays as wide as the page', async (t) => {
+    const long = 'W'.repeat(100)
+    t.equal((await api('POST', '/admin/v1/users', { username: 'wendy', displayName: long, team: long, businessArea: 'North' })).status, 201)
+    await page.goto(`${gw.url}/admin#/users?q=wendy`)
+    await rows(1)
+    const widths = await page.evaluate(`(() => ({ table: document.querySelector('table').getBoundingClientRect().right, page: document.documentElement.clientWidth }))()`) as { table: number; page: number }
+    t.ok(widths.table <= widths.page, `the table ends at ${Math.round(widths.table)} px, within the page's ${widths.page} px`)
+    t.ok(await page.getByRole('cell', { name: 'never' }).isVisible(), 'the last column is in view')
+    await screenIsClean(t, 'long names')
   })
 
   await t.test('the detectors work: an inline style is refused and reported; sign-out returns to the sign-in', async (t) => {

@@ -32,8 +32,9 @@ const likeEscape = (s: string) => s.replace(/[\\%_]/g, (c) => `\\${c}`)
 
 function timestamp(value: string, name: string): Date {
   const at = new Date(value)
-  // Date accepts 2024-02-30 as March 1st; the round trip refuses it.
-  if (!UTC.test(value) || Number.isNaN(at.getTime()) || at.toISOString().slice(0, 19) !== value.slice(0, 19)) {
+  // Date accepts 2024-02-30 as March 1st; the round trip refuses it. Year 0 is valid ISO-8601
+  // but not a PostgreSQL timestamp (there the year before 1 AD is 1 BC).
+  if (!UTC.test(value) || Number.isNaN(at.getTime()) || at.toISOString().slice(0, 19) !== value.slice(0, 19) || value.startsWith('0000')) {
     throw new BadRequest(`${name} is not an ISO-8601 UTC timestamp (YYYY-MM-DDTHH:MM:SS[.mmm]Z)`)
   }
   return at

@@ -158,6 +158,6 @@ export function renderPasswordRequired(main, ctx, onChanged) {
   replace(main, h('section', { class: 'login', 'aria-labelledby': 'password-title' },
     h('div', { class: 'card' },
       h('h1', { id: 'password-title', tabindex: '-1' }, 'Choose your own password'),
-      h('p', {}, 'The password you signed in with was given to you by another administrator. Before anything else, replace it with one that only you know.'),
+      h('p', {}, 'The password you signed in with was generated for you: by another administrator, or printed when the messenger was first started. Before anything else, replace it with one that only you know.'),
       form)))
 }

@@ -50,7 +50,12 @@ export async function renderWhitelist(main, ctx) {
         ],
         confirm: 'Allow only whitelisted users', danger: true,
       })
-      if (!ok) { saveMode.focus(); return }
+      if (!ok) {
+        // Nothing changed: the choice shows the saved mode again.
+        for (const input of /** @type {NodeListOf<HTMLInputElement>} */ (modeForm.querySelectorAll('input[name=mode]'))) input.checked = input.value === current
+        saveMode.focus()
+        return
+      }
     }
     await busy(saveMode, async () => {
       try {

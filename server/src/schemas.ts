@@ -6,8 +6,11 @@ export const MAX_DEVICES_PER_ENVELOPE = 64
 const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
 
 /** Text without control characters (PostgreSQL cannot store NUL; the rest has no place in names). */
+// Names people read (display names, teams, pools…): no control characters, and none of the
+// bidirectional embedding, override and isolate controls that make text read in another order
+// than it is stored ("RTL override" shown as "edirrevo LTR").
 export const PrintableText = (minLength: number, maxLength: number) =>
-  Type.String({ minLength, maxLength, pattern: '^[^\\u0000-\\u001f\\u007f]*$' })
+  Type.String({ minLength, maxLength, pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f\\u202a-\\u202e\\u2066-\\u2069]*$' })
 
 export const Uuid = Type.String({ pattern: UUID_PATTERN, maxLength: 36 })
 export const Base64Key32 = Type.String({ minLength: 44, maxLength: 44, pattern: '^[A-Za-z0-9+/]{43}=$' })

@@ -241,6 +241,7 @@ t.test('bulk operations through the admin API and the worker', async (t) => {
       { action: 'pool.add', userIds: [ZERO] },
       { action: 'lock', poolId: ZERO, userIds: [ZERO] },
       { action: 'lock', filter: { lastSeenBefore: '2025-02-30T00:00:00Z' } },
+      { action: 'lock', filter: { lastSeenAfter: '0000-01-01T00:00:00Z' } },
       { action: 'lock', filter: { lastSeenBefore: '2025-01-01T00:00:00+01:00' } },
       { action: 'lock', filter: { team: 'a', extra: 1 } },
       { action: 'lock', filter: { whitelisted: 'true' } },

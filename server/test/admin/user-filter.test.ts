@@ -97,7 +97,7 @@ t.test('user list filters', async (t) => {
     for (const qs of [
       'pool=nope', 'team=', `team=${'x'.repeat(129)}`, 'businessArea=a%00b', 'whitelisted=yes', 'whitelisted=1',
       'lastSeenBefore=2025-03-01', 'lastSeenBefore=2025-03-01T00:00:00', 'lastSeenAfter=2025-03-01T00:00:00%2B01:00',
-      'lastSeenAfter=2025-02-30T00:00:00Z', 'lastSeenBefore=2025-03-01T24:00:00Z', 'lastSeenAfter=yesterday',
+      'lastSeenAfter=2025-02-30T00:00:00Z', 'lastSeenAfter=0000-01-01T00:00:00Z', 'lastSeenBefore=2025-03-01T24:00:00Z', 'lastSeenAfter=yesterday',
     ]) {
       const res = await owner.call({ method: 'GET', url: `/admin/v1/users?${qs}` })
       t.same([res.statusCode, res.json().code], [400, 'MVM_REQUEST_INVALID'], qs)
@@ -132,7 +132,7 @@ t.test('user list filters', async (t) => {
     t.equal(await count({ team: 'Nobody' }), 0)
     const auditor = await adminAs(app, 'auditor')
     t.equal(await count({ team: 'R&D' }, auditor), 2, 'users:read is enough (an auditor)')
-    for (const qs of ['limit=10', 'cursor=abc', 'whitelisted=yes', 'lastSeenBefore=2025-03-01', 'team=', 'nope=1']) {
+    for (const qs of ['limit=10', 'cursor=abc', 'whitelisted=yes', 'lastSeenBefore=2025-03-01', 'lastSeenAfter=0000-01-01T00:00:00Z', 'team=', 'nope=1']) {
       const res = await owner.call({ method: 'GET', url: `/admin/v1/users/count?${qs}` })
       t.same([res.statusCode, res.json().code], [400, 'MVM_REQUEST_INVALID'], qs)
     }

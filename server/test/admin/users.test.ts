@@ -128,10 +128,13 @@ t.test('users through the admin API', async (t) => {
     t.match(res.json().user, { displayName: 'Pat Doe', team: 'Sales', businessArea: 'North' })
     const cleared = await owner.call({ method: 'PATCH', url: `/admin/v1/users/${user.id}`, payload: { team: null } })
     t.equal(cleared.json().user.team, null, 'null clears')
+    const rtl = await owner.call({ method: 'PATCH', url: `/admin/v1/users/${user.id}`, payload: { displayName: '\u0645\u0631\u064a\u0645 \u200fMaryam' } })
+    t.equal(rtl.statusCode, 200, 'right-to-left names and the RLM mark are fine; only the reordering controls are refused')
     const [first, second] = await auditEntries(app, 'user.updated', user.id)
     t.match(first.details, { before: { displayName: user.username, team: 'Sales', businessArea: null }, after: { displayName: 'Pat Doe', team: 'Sales', businessArea: 'North' } })
     t.match(second.details, { before: { team: 'Sales' }, after: { team: null } })
-    for (const payload of [{}, { username: 'renamed' }, { displayName: '' }, { team: 'x\u0000y' }]) {
+    for (const payload of [{}, { username: 'renamed' }, { displayName: '' }, { team: 'x\u0000y' }, { displayName: '\u202eRTL override' },
+      { displayName: 'a\u2066b\u2069' }, { team: 'x\u0085y' }, { businessArea: '\u202aNorth' }]) {
       t.equal((await owner.call({ method: 'PATCH', url: `/admin/v1/users/${user.id}`, payload })).statusCode, 400, JSON.stringify(payload))
     }
     const missing = await owner.call({ method: 'PATCH', url: '/admin/v1/users/00000000-0000-4000-8000-000000000000', payload: { team: 'x' } })
