@@ -129,7 +129,9 @@ export function createAdminService(deps: { pool: pg.Pool; redis?: Redis; audit: 
       ...(account ? { target: { type: 'admin', id: account.id } } : {}),
       sourceIp: input.sourceIp,
       details: {
-        username: input.username.slice(0, 64), reason, consecutiveFailures: failures,
+        // What was typed as the username is kept only when it names an account: an unknown one may
+        // be a password typed into the wrong field, and the log is kept for years.
+        ...(account ? { username: account.username } : {}), reason, consecutiveFailures: failures,
         lockedUntil: lockedUntil?.toISOString() ?? null, ...(reached.length ? { throttled: reached } : {}),
       },
     })
