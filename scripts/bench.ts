@@ -273,8 +273,8 @@ async function runSeries(o: SeriesOptions): Promise<Series> {
     const mid = Math.round((lastSustained! * Math.SQRT2) / 10) * 10
     if (!opt['no-refine'] && fits(mid)) {
       if (await gen.settle(20_000)) {
-        await measured(mid)
-        stopped += `; refined at ${mid}/s`
+        const refined = await measured(mid)
+        stopped += refined.sustained ? `; refined at ${mid}/s, sustained` : `; a step at ${mid}/s did not hold either, so ${lastSustained}/s stands`
       } else stopped += '; the backlog did not drain within 20 s, no refining step'
     }
   }
