@@ -135,6 +135,49 @@ export function createUserAdmin(deps: {
     await announceUserRevoked(deps.redis, userId, reason)
   }
 
+  /**
+   * Locks or unlocks users: offboarded ones are refused, unlocking a user who is not locked changes
+   * and writes nothing, each change has its audit entry (in the order of `ids`). One UPDATE and one
+   * audit append for all, so a bulk operation's chunk costs what one user does. Returns per id the
+   * refusal, or null when done.
+   */
+  async function setLockedMany(client: pg.PoolClient, ids: string[], locked: boolean, actor: Actor, note: Note = {}): Promise<Map<string, Error | null>> {
+    const { rows } = await client.query<{ id: string; status: UserStatus }>(
+      'SELECT id, status FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [ids])
+    const before = new Map(rows.map((r) => [r.id, r.status]))
+    const outcome = new Map<string, Error | null>()
+    const change: string[] = []
+    for (const id of ids) {
+      const status = before.get(id)
+      if (status === undefined) outcome.set(id, new UserNotFound())
+      else if (status === 'offboarded') outcome.set(id, new UserStateConflict('offboarded'))
+      else {
+        outcome.set(id, null)
+        // Unlocking a user who is not locked changes nothing and writes nothing.
+        if (locked || status === 'locked') change.push(id)
+      }
+    }
+    if (change.length === 0) return outcome
+    const { rows: changed } = await client.query<{ id: string; status: UserStatus }>(
+      `UPDATE users u SET status = CASE WHEN $2 THEN 'locked'::user_status
+         WHEN EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id) THEN 'active'::user_status ELSE 'invited'::user_status END
+       WHERE u.id = ANY($1::uuid[]) RETURNING u.id, u.status`, [change, locked])
+    const after = new Map(changed.map((r) => [r.id, r.status]))
+    await audit.appendMany(change.map((id) => ({
+      ...actorOf(actor), action: locked ? 'user.lock' : 'user.unlock', target: { type: 'user', id },
+      details: { ...note, before: { status: before.get(id) }, after: { status: after.get(id) } },
+    })), client)
+    return outcome
+  }
+
+  /** One user's lock or unlock: the rule of setLockedMany, its refusal thrown, the user as now. */
+  async function setLocked(client: pg.PoolClient, id: string, locked: boolean, actor: Actor, note: Note): Promise<AdminUserView> {
+    const refusal = (await setLockedMany(client, [id], locked, actor, note)).get(id)
+    if (refusal) throw refusal
+    const { rows } = await client.query<UserRow>(`${SELECT_USER} WHERE u.id = $1`, [id])
+    return view(rows[0]!)
+  }
+
   // Each step runs inside the caller's transaction; `note` is merged into the audit details
   // (a bulk operation names itself there).
   const inTx = {
@@ -152,23 +195,11 @@ export function createUserAdmin(deps: {
       return { user, enrollment }
     },
 
-    async lock(client: pg.PoolClient, id: string, actor: Actor, note: Note = {}): Promise<AdminUserView> {
-      const before = await lockedRow(client, id)
-      if (before.status === 'offboarded') throw new UserStateConflict('offboarded')
-      const after = await setStatus(client, id, 'locked')
-      await audit.append({ ...actorOf(actor), action: 'user.lock', target: { type: 'user', id }, details: { ...note, before: { status: before.status }, after: { status: after.status } } }, client)
-      return after
-    },
+    lock: (client: pg.PoolClient, id: string, actor: Actor, note: Note = {}): Promise<AdminUserView> => setLocked(client, id, true, actor, note),
 
-    async unlock(client: pg.PoolClient, id: string, actor: Actor, note: Note = {}): Promise<AdminUserView> {
-      const before = await lockedRow(client, id)
-      if (before.status === 'offboarded') throw new UserStateConflict('offboarded')
-      if (before.status !== 'locked') return before
-      const { rows } = await client.query<{ enrolled: boolean }>('SELECT EXISTS (SELECT 1 FROM devices WHERE user_id = $1) AS enrolled', [id])
-      const after = await setStatus(client, id, rows[0]!.enrolled ? 'active' : 'invited')
-      await audit.append({ ...actorOf(actor), action: 'user.unlock', target: { type: 'user', id }, details: { ...note, before: { status: before.status }, after: { status: after.status } } }, client)
-      return after
-    },
+    unlock: (client: pg.PoolClient, id: string, actor: Actor, note: Note = {}): Promise<AdminUserView> => setLocked(client, id, false, actor, note),
+
+    setLockedMany,
 
     async offboard(client: pg.PoolClient, id: string, actor: Actor, note: Note = {}): Promise<AdminUserView> {
       const before = await lockedRow(client, id)
@@ -187,40 +218,6 @@ export function createUserAdmin(deps: {
         await audit.append({ ...actorOf(actor), action: 'device.revoked', target: { type: 'device', id: deviceId }, details: { ...note, userId: id, reason: 'offboard' } }, client)
       }
       return after
-    },
-
-    /**
-     * Locks or unlocks many users as `lock` and `unlock` one at a time would (the same refusals,
-     * the same audit entries, in the order of `ids`), with one UPDATE and one audit append for all:
-     * a bulk operation's chunk. Returns per id the refusal, or null when done.
-     */
-    async setLockedMany(client: pg.PoolClient, ids: string[], locked: boolean, actor: Actor, note: Note = {}): Promise<Map<string, Error | null>> {
-      const { rows } = await client.query<{ id: string; status: UserStatus }>(
-        'SELECT id, status FROM users WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [ids])
-      const before = new Map(rows.map((r) => [r.id, r.status]))
-      const outcome = new Map<string, Error | null>()
-      const change: string[] = []
-      for (const id of ids) {
-        const status = before.get(id)
-        if (status === undefined) outcome.set(id, new UserNotFound())
-        else if (status === 'offboarded') outcome.set(id, new UserStateConflict('offboarded'))
-        else {
-          outcome.set(id, null)
-          // Unlocking a user who is not locked changes nothing and writes nothing, as `unlock` does.
-          if (locked || status === 'locked') change.push(id)
-        }
-      }
-      if (change.length === 0) return outcome
-      const { rows: changed } = await client.query<{ id: string; status: UserStatus }>(
-        `UPDATE users u SET status = CASE WHEN $2 THEN 'locked'::user_status
-           WHEN EXISTS (SELECT 1 FROM devices d WHERE d.user_id = u.id) THEN 'active'::user_status ELSE 'invited'::user_status END
-         WHERE u.id = ANY($1::uuid[]) RETURNING u.id, u.status`, [change, locked])
-      const after = new Map(changed.map((r) => [r.id, r.status]))
-      await audit.appendMany(change.map((id) => ({
-        ...actorOf(actor), action: locked ? 'user.lock' : 'user.unlock', target: { type: 'user', id },
-        details: { ...note, before: { status: before.get(id) }, after: { status: after.get(id) } },
-      })), client)
-      return outcome
     },
 
     async issueToken(client: pg.PoolClient, id: string, actor: Actor, note: Note = {}): Promise<{ user: AdminUserView; enrollment: Enrollment }> {
