@@ -208,13 +208,26 @@ export function createAuditLog(deps: { pool: pg.Pool }): AuditLog {
     }
   }
 
-  async function appendWithPg(client: pg.ClientBase, ev: CheckedEvent, opening: 'BEGIN' | 'SAVEPOINT mvm_audit_append'): Promise<AppendResult> {
-    // One round trip: open, lock, read the head. In READ COMMITTED each statement of a simple-query
-    // string takes its own snapshot, so the head is read after the lock is held.
-    const results = await client.query(`${opening}; ${LOCK_SQL}; ${HEAD_SQL}`) as unknown as pg.QueryResult[]
-    const { result, params } = next(results[2]!.rows[0] as HeadRow, ev)
-    await client.query(INSERT_SQL, params)
-    return result
+  /**
+   * Appends `evs` in order on a pg client. One round trip opens (BEGIN, or a savepoint in the
+   * caller's transaction), takes the lock and reads the head: in READ COMMITTED each statement of a
+   * simple-query string takes its own snapshot, so the head is read after the lock is held. Then
+   * one INSERT for all; they share the one clock reading and take consecutive seqs.
+   */
+  async function appendWithPg(client: pg.ClientBase, evs: CheckedEvent[], opening: 'BEGIN' | 'SAVEPOINT mvm_audit_append'): Promise<AppendResult[]> {
+    const opened = await client.query(`${opening}; ${LOCK_SQL}; ${HEAD_SQL}`) as unknown as pg.QueryResult[]
+    let head = opened[2]!.rows[0] as HeadRow
+    const results: AppendResult[] = []
+    const columns: unknown[][] = Array.from({ length: 11 }, () => [])
+    for (const ev of evs) {
+      const { result, params } = next(head, ev)
+      results.push(result)
+      params.forEach((v, i) => columns[i]!.push(v))
+      head = { ...head, seq: String(result.seq), hash: params[10] as Buffer }
+    }
+    if (evs.length === 1) await client.query(INSERT_SQL, columns.map((c) => c[0]))
+    else await client.query(INSERT_MANY_SQL, columns)
+    return results
   }
 
   async function appendWithPrisma(tx: PrismaTransaction, ev: CheckedEvent): Promise<AppendResult> {
@@ -225,63 +238,46 @@ export function createAuditLog(deps: { pool: pg.Pool }): AuditLog {
     return result
   }
 
+  /**
+   * Runs `work` (which opens the savepoint) inside the caller's transaction. A savepoint fails
+   * outside a transaction block, where the xact lock would end with the statement; it also leaves
+   * the caller's transaction usable when the append fails.
+   */
+  async function inCallersTransaction<T>(tx: AuditTransaction, outside: string, work: () => Promise<T>): Promise<T> {
+    const exec = async (sql: string): Promise<unknown> => ('$executeRawUnsafe' in tx ? tx.$executeRawUnsafe(sql) : tx.query(sql))
+    try {
+      const result = await work()
+      await exec('RELEASE SAVEPOINT mvm_audit_append')
+      return result
+    } catch (err) {
+      if (/SAVEPOINT can only be used in transaction blocks/.test((err as Error).message)) throw new AuditEventError(outside, { cause: err })
+      await exec('ROLLBACK TO SAVEPOINT mvm_audit_append').catch(() => {})
+      throw err
+    }
+  }
+
   async function appendMany(events: AuditEvent[], tx: pg.ClientBase): Promise<AppendResult[]> {
     const checked = events.map(checkEvent)
     if (checked.length === 0) return []
-    try {
-      const opened = await tx.query(`SAVEPOINT mvm_audit_append; ${LOCK_SQL}; ${HEAD_SQL}`) as unknown as pg.QueryResult[]
-      let head = opened[2]!.rows[0] as HeadRow
-      const results: AppendResult[] = []
-      const columns: unknown[][] = Array.from({ length: 11 }, () => [])
-      for (const ev of checked) {
-        const { result, params } = next(head, ev)
-        results.push(result)
-        params.forEach((v, i) => columns[i]!.push(v))
-        // The next entry follows this one: same time (the clock was read once), the next seq.
-        head = { ...head, seq: String(result.seq), hash: params[10] as Buffer }
-      }
-      await tx.query(INSERT_MANY_SQL, columns)
-      await tx.query('RELEASE SAVEPOINT mvm_audit_append')
-      return results
-    } catch (err) {
-      if (/SAVEPOINT can only be used in transaction blocks/.test((err as Error).message)) {
-        throw new AuditEventError('appendMany(events, tx): tx must be a pg client inside a transaction', { cause: err })
-      }
-      await tx.query('ROLLBACK TO SAVEPOINT mvm_audit_append').catch(() => {})
-      throw err
-    }
+    return inCallersTransaction(tx, 'appendMany(events, tx): tx must be a pg client inside a transaction',
+      () => appendWithPg(tx, checked, 'SAVEPOINT mvm_audit_append'))
   }
 
   async function append(event: AuditEvent, tx?: AuditTransaction): Promise<AppendResult> {
     const ev = checkEvent(event)
     if (tx) {
-      // A savepoint fails outside a transaction block, where the xact lock would end with the
-      // statement; it also leaves the caller's transaction usable when the append fails.
-      const exec = async (sql: string): Promise<unknown> => ('$executeRawUnsafe' in tx ? tx.$executeRawUnsafe(sql) : tx.query(sql))
-      try {
-        let result: AppendResult
-        if ('$executeRawUnsafe' in tx) {
-          await exec('SAVEPOINT mvm_audit_append')
-          result = await appendWithPrisma(tx, ev)
-        } else {
-          result = await appendWithPg(tx, ev, 'SAVEPOINT mvm_audit_append')
-        }
-        await exec('RELEASE SAVEPOINT mvm_audit_append')
-        return result
-      } catch (err) {
-        if (/SAVEPOINT can only be used in transaction blocks/.test((err as Error).message)) {
-          throw new AuditEventError('append(event, tx): tx must be inside a transaction (a pg client after BEGIN, or the client Prisma passes to $transaction), or pass none', { cause: err })
-        }
-        await exec('ROLLBACK TO SAVEPOINT mvm_audit_append').catch(() => {})
-        throw err
-      }
+      return inCallersTransaction(tx, 'append(event, tx): tx must be inside a transaction (a pg client after BEGIN, or the client Prisma passes to $transaction), or pass none', async () => {
+        if (!('$executeRawUnsafe' in tx)) return (await appendWithPg(tx, [ev], 'SAVEPOINT mvm_audit_append'))[0]!
+        await tx.$executeRawUnsafe('SAVEPOINT mvm_audit_append')
+        return appendWithPrisma(tx, ev)
+      })
     }
     const own = await pool.connect()
     try {
-      const result = await appendWithPg(own, ev, 'BEGIN')
+      const [result] = await appendWithPg(own, [ev], 'BEGIN')
       await own.query('COMMIT')
       own.release()
-      return result
+      return result!
     } catch (err) {
       const rolledBack = await own.query('ROLLBACK').then(() => true, () => false)
       own.release(rolledBack ? undefined : true)
