@@ -2,7 +2,7 @@
 // The signed-in administrator's own account: change the password, and set up two-factor sign-in
 // (TOTP: a secret for an authenticator app, shown as a QR code, turned on with a first code).
 import { api, ApiError } from './api.js'
-import { alertBox, busy, field, h, replace, showError, showMessage } from './dom.js'
+import { alertBox, busy, field, h, replace, showError, showMessage, svgImage } from './dom.js'
 
 /** @param {HTMLElement} main @param {import('../app.js').Context} ctx */
 export async function renderAccount(main, ctx) {
@@ -46,8 +46,6 @@ export async function renderAccount(main, ctx) {
 
   /** @param {{ secret: string, otpauthUri: string, qrSvg: string }} setup */
   function drawSetup(setup) {
-    // The server's SVG goes into an <img> from a blob URL: shown, never parsed into the page.
-    const url = URL.createObjectURL(new Blob([setup.qrSvg], { type: 'image/svg+xml' }))
     const code = h('input', { type: 'text', name: 'code', inputmode: 'numeric', autocomplete: 'one-time-code', pattern: '[0-9]{6}', maxlength: 6, required: true, spellcheck: 'false' })
     const enable = h('button', { type: 'submit', class: 'primary' }, 'Turn on')
     const title = h('h3', { tabindex: '-1' }, 'Scan the code with your authenticator app')
@@ -80,7 +78,7 @@ export async function renderAccount(main, ctx) {
     replace(totpArea,
       title,
       h('div', { class: 'enrollment' },
-        h('img', { src: url, alt: 'QR code of the two-factor secret for your authenticator app', width: 180, height: 180 }),
+        svgImage(setup.qrSvg, 'QR code of the two-factor secret for your authenticator app'),
         h('div', { class: 'enrollment-text' },
           field('Secret (to type in instead of scanning)', h('input', { type: 'text', readonly: true, value: setup.secret, class: 'mono', 'data-testid': 'totp-secret' })),
           field('otpauth URI', h('input', { type: 'text', readonly: true, value: setup.otpauthUri, class: 'mono' })),

@@ -129,21 +129,39 @@ export function alertBox(kind = 'error') {
 }
 
 /**
+ * A copy button for a read-only input, and the line that says what it did: the text is selected
+ * either way, so where the clipboard is refused Ctrl+C still works.
+ * @param {HTMLInputElement} input @param {string} label
+ */
+export function copyActions(input, label) {
+  const copied = h('span', { role: 'status', class: 'muted' })
+  const copy = h('button', {
+    type: 'button',
+    onclick: async () => {
+      input.select()
+      try { await navigator.clipboard.writeText(input.value); copied.textContent = 'Copied.' } catch { copied.textContent = 'Selected: press Ctrl+C to copy.' }
+    },
+  }, label)
+  return h('div', { class: 'actions' }, copy, copied)
+}
+
+/**
  * A secret shown once (a generated password, an API token): read-only, selectable, with a copy
  * button. The caller says where it goes and why it is shown only now.
  * @param {{ label: string, value: string, copy: string, note: Child | Child[] }} spec
  */
 export function secretField(spec) {
   const input = h('input', { type: 'text', readonly: true, value: spec.value, class: 'mono', autocomplete: 'off', spellcheck: 'false' })
-  const copied = h('span', { role: 'status', class: 'muted' })
-  const copy = h('button', {
-    type: 'button',
-    onclick: async () => {
-      input.select()
-      try { await navigator.clipboard.writeText(spec.value); copied.textContent = 'Copied.' } catch { copied.textContent = 'Selected: press Ctrl+C to copy.' }
-    },
-  }, spec.copy)
-  return h('div', { class: 'secret' }, field(spec.label, input), h('div', { class: 'actions' }, copy, copied), h('p', { class: 'muted' }, spec.note))
+  return h('div', { class: 'secret' }, field(spec.label, input), copyActions(input, spec.copy), h('p', { class: 'muted' }, spec.note))
+}
+
+/**
+ * An SVG from the server (a QR code) shown through an <img> from a blob URL: drawn, never parsed
+ * into the page. @param {string} svg @param {string} alt
+ */
+export function svgImage(svg, alt) {
+  const src = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }))
+  return h('img', { src, alt, width: 180, height: 180 })
 }
 
 /** Shows an error's message in an alert box. @param {HTMLElement} box @param {unknown} err */
